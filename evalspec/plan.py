@@ -299,9 +299,13 @@ class Plan:
                         # Both orders for every pair of models.
                         pairwise_calls += (n * (n - 1) * case.samples
                                            * int(check.params.get("samples") or rubric.samples))
+        under_test = sorted({m for c in self.cases for m in c.models})
+        judges = sorted({r.judge or self.judge for r in self.rubrics.values()
+                         if r.judge or self.judge} - set(under_test))
         return {
             "cases": len(self.cases),
-            "models": sorted(self.models),
+            "models": under_test,
+            "judges": judges,
             "generations": generations,
             "judge_calls": judge_calls,
             "pairwise_judge_calls": pairwise_calls,

@@ -1,0 +1,304 @@
+"""Analysis -> Plan: data rows expanded, templates rendered, hashes computed.
+
+The only module that sees both the analysed spec and the plan. `compile_paths` is the front
+end's public entry point: files or folders in, plans and diagnostics out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import templates
+from .analysis import Analysis, CaseTemplate, analyse
+from .diagnostics import Diagnostic, Diagnostics, did_you_mean
+from .loader import Loader
+from .plan import CaseSpec, CheckSpec, Message, Plan, content_hash
+from .source import SourceFile, Span
+
+
+@dataclass
+class CompileResult:
+    plans: list[Plan] = field(default_factory=list)
+    entries: list[Path] = field(default_factory=list)
+    """For each plan, the .eval file it came from."""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+    files_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+
+def find_spec_files(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """Expand folders to the .eval files below them. Returns the files and the paths not found."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.eval") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(str(path))
+    return list(dict.fromkeys(files)), missing
+
+
+def compile_paths(paths: Sequence[Path | str]) -> CompileResult:
+    files, missing = find_spec_files(Path(p) for p in paths)
+    if missing:
+        raise FileNotFoundError(", ".join(missing))
+    return compile_files(files)
+
+
+def compile_files(files: Sequence[Path]) -> CompileResult:
+    result = CompileResult()
+    diags = Diagnostics()
+    loader = Loader(diags)
+    for path in files:
+        entry = loader.load_entry(path)
+        result.files_checked += 1
+        if entry is None:
+            continue
+        file_diags = Diagnostics()
+        analysis = analyse(entry, file_diags)
+        plan = None
+        if not file_diags.errors and analysis.cases:
+            plan = build_plan(analysis, file_diags)
+        diags.extend(file_diags.items)
+        if plan is not None and not file_diags.errors:
+            result.plans.append(plan)
+            result.entries.append(path)
+    result.diagnostics = Diagnostics(diags.items).sorted()
+    result.sources = loader.sources
+    return result
+
+
+def compile_source(text: str, path: Path) -> CompileResult:
+    """Compile text as if it were the file at `path` (which need not exist); for tests and tools."""
+    diags = Diagnostics()
+    loader = Loader(diags)
+    source = SourceFile(path.resolve(), str(path), text)
+    from .loader import LoadedModule
+    from .parser import parse
+    module, errors = parse(source)
+    loader.sources[source.display] = source
+    result = CompileResult(sources=loader.sources, files_checked=1)
+    if module is None:
+        result.diagnostics = errors
+        return result
+    entry = LoadedModule(source.display, path.stem, source, module)
+    loader._stack.append(source.display)
+    for stmt in module.statements:
+        from . import nodes as n
+        if isinstance(stmt, n.Import):
+            target = loader._resolve(stmt, path.resolve())
+            if target is not None:
+                child = loader._load(*target, stmt)
+                if child is not None:
+                    entry.imports.append((stmt, child))
+    analysis = analyse(entry, diags)
+    if not diags.errors and analysis.cases:
+        plan = build_plan(analysis, diags)
+        if not diags.errors:
+            result.plans.append(plan)
+            result.entries.append(path)
+    result.diagnostics = diags.sorted()
+    return result
+
+
+def build_plan(analysis: Analysis, diags: Diagnostics) -> Plan:
+    cases: list[CaseSpec] = []
+    seen: dict[str, Span] = {}
+    for template in analysis.cases:
+        for case in _expand(template, diags):
+            if case.id in seen:
+                diags.error(template.span, f"two cases get the id `{case.id}`",
+                            "give data-driven cases an `id` template that differs per row")
+                continue
+            seen[case.id] = template.span
+            cases.append(_hashed(case, analysis))
+    plan = Plan(source=analysis.entry.key, models=analysis.models, judge=analysis.judge,
+                rubrics=analysis.rubrics, tools=analysis.tools, cases=tuple(cases))
+    _lint(plan, diags)
+    payload = plan.to_json()
+    payload.pop("hash")
+    return replace(plan, hash=content_hash(payload))
+
+
+def _lint(plan: Plan, diags: Diagnostics) -> None:
+    try:
+        from .judge.lints import judge_lints
+    except ImportError:  # the judge package is optional for the front end
+        return
+    for location, message in judge_lints(plan):
+        file, _, rest = location.rpartition(":")
+        file, _, line = file.rpartition(":")
+        try:
+            span = Span.point(file, int(line), int(rest))
+        except ValueError:
+            span = Span.point(plan.source, 1, 1)
+        diags.warning(span, message)
+
+
+def _hashed(case: CaseSpec, analysis: Analysis) -> CaseSpec:
+    payload = case.to_json()
+    payload.pop("hash")
+    payload.pop("location")
+    rubrics = sorted({c.params["rubric"] for spec in case.checks for c in spec.walk()
+                      if "rubric" in c.params})
+    payload["rubrics"] = {r: analysis.rubrics[r].content_hash for r in rubrics}
+    tool_names = sorted(set(case.tools) | {call["name"] for spec in case.checks
+                                           for c in spec.walk() if c.kind == "calls"
+                                           for call in c.params["calls"]})
+    payload["tool_specs"] = {t: analysis.tools[t].to_json() for t in tool_names
+                             if t in analysis.tools}
+    return replace(case, hash=content_hash(payload))
+
+
+def _expand(t: CaseTemplate, diags: Diagnostics) -> Iterable[CaseSpec]:
+    available = set(t.vars)
+    if t.rows is not None:
+        keys = [set(r) for r in t.rows]
+        available |= set.intersection(*keys) if keys else set()
+    ok = True
+    for text, span in t.template_strings:
+        try:
+            needed = templates.variables(text)
+        except templates.TemplateProblem as exc:
+            diags.error(_inner_span(span, exc.lineno), f"template error: {exc.message}")
+            ok = False
+            continue
+        for name in sorted(needed - available):
+            hint = did_you_mean(name, available) or (
+                "variables here: " + ", ".join(sorted(available)) if available else
+                "set it with `vars = {...}` or a `rows` column")
+            diags.error(span, f"unknown template variable `{name}`", hint)
+            ok = False
+    if not ok:
+        return
+    rows = t.rows if t.rows is not None else [{}]
+    for index, row in enumerate(rows, 1):
+        values = {**t.vars, **row}
+        try:
+            yield _render_case(t, index if t.rows is not None else None, values)
+        except templates.TemplateProblem as exc:
+            where = f"row {index}: " if t.rows is not None else ""
+            diags.error(t.rows_span or t.span, f"{where}{exc.message}")
+        except _BadValue as exc:
+            where = f"row {index}: " if t.rows is not None else ""
+            diags.error(t.rows_span or t.span, f"{where}{exc}")
+
+
+class _BadValue(Exception):
+    pass
+
+
+def _render_case(t: CaseTemplate, row: int | None, values: dict[str, Any]) -> CaseSpec:
+    render = templates.render
+    if t.id_template is not None:
+        name = render(t.id_template, values)
+    elif row is not None:
+        name = f"{t.name}#{row}"
+    else:
+        name = t.name
+    messages = tuple(Message(role, render(text, values)) for role, text, _ in t.messages)
+    checks = tuple(_render_check(c, values) for c in t.checks)
+    reference = render(t.reference, values) if t.reference else None
+    return CaseSpec(
+        id=f"{t.suite}/{name}", suite=t.suite, title=t.title, tags=tuple(t.tags),
+        messages=messages, params=t.params, samples=t.samples, models=tuple(t.models),
+        checks=checks, tools=tuple(t.tools), tool_mode=t.tool_mode, tool_steps=t.tool_steps,
+        response_schema=t.response_schema, reference=reference,
+        location=f"{t.span.file}:{t.span.line}:{t.span.col}",
+        vars=values)
+
+
+def _render_value(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return templates.render(value, values) if templates.is_template(value) else value
+    if isinstance(value, list):
+        return [_render_value(v, values) for v in value]
+    if isinstance(value, dict):
+        return {k: _render_value(v, values) for k, v in value.items()}
+    return value
+
+
+def _as_number(value: Any, what: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(str(value).replace(",", "").strip())
+    except ValueError:
+        raise _BadValue(f"{what} must be a number, but the template gave {value!r}") from None
+
+
+def _scalar(value: Any, original: Any) -> Any:
+    """A template that rendered a number-looking string in a typed position becomes a number."""
+    if isinstance(original, str) and templates.is_template(original) and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _render_check(spec: CheckSpec, values: dict[str, Any]) -> CheckSpec:
+    if spec.kind in ("schema",) or not values and not _has_template(spec.params):
+        params = dict(spec.params)
+    else:
+        params = {k: (v if k == "schema" else _render_value(v, values))
+                  for k, v in spec.params.items()}
+    if spec.kind == "number":
+        if params["op"] == "in":
+            params["values"] = [_as_number(v, "`expect number in`") for v in params["values"]]
+        else:
+            params["value"] = _as_number(params["value"], f"`{spec.label}`")
+    elif spec.kind == "calls":
+        originals = spec.params["calls"]
+        params["calls"] = [
+            {"name": c["name"], "args": {k: [_scalar(v, o) for v, o in zip(vs, orig["args"][k],
+                                                                           strict=True)]
+                                         for k, vs in c["args"].items()}}
+            for c, orig in zip(params["calls"], originals, strict=True)]
+    children = tuple(_render_check(c, values) for c in spec.children)
+    return replace(spec, params=params, children=children)
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return templates.is_template(value)
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    return False
+
+
+def _inner_span(span: Span, lineno: int | None) -> Span:
+    if not lineno or lineno <= 1:
+        return span
+    return Span.point(span.file, span.line + lineno - 1, 1)
+
+
+def plan_filename(entry: Path, roots: Sequence[Path]) -> str:
+    """Where a plan goes under the output folder: mirrors the spec's place under its root."""
+    resolved = entry.resolve()
+    for root in roots:
+        root = root.resolve()
+        if root.is_dir() and resolved.is_relative_to(root):
+            rel = resolved.relative_to(root)
+            return str(rel.with_suffix("")) + ".plan.json"
+    return entry.stem + ".plan.json"
