@@ -6,6 +6,7 @@ end's public entry point: files or folders in, plans and diagnostics out.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,18 @@ def compile_paths(paths: Sequence[Path | str]) -> CompileResult:
 
 
 def compile_files(files: Sequence[Path]) -> CompileResult:
+    # The compile allocates many small objects that all live until the plan is written;
+    # the cyclic GC's repeated full scans of them cost more than the compile itself.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile_files(files)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compile_files(files: Sequence[Path]) -> CompileResult:
     result = CompileResult()
     diags = Diagnostics()
     loader = Loader(diags)
@@ -74,6 +87,7 @@ def compile_files(files: Sequence[Path]) -> CompileResult:
             continue
         file_diags = Diagnostics()
         analysis = analyse(entry, file_diags)
+        check_templates(analysis, file_diags)
         plan = None
         if not file_diags.errors and analysis.cases:
             plan = build_plan(analysis, file_diags)
@@ -110,6 +124,7 @@ def compile_source(text: str, path: Path) -> CompileResult:
                 if child is not None:
                     entry.imports.append((stmt, child))
     analysis = analyse(entry, diags)
+    check_templates(analysis, diags)
     if not diags.errors and analysis.cases:
         plan = build_plan(analysis, diags)
         if not diags.errors:
@@ -131,11 +146,41 @@ def build_plan(analysis: Analysis, diags: Diagnostics) -> Plan:
             seen[case.id] = template.span
             cases.append(_hashed(case, analysis))
     plan = Plan(source=analysis.entry.key, models=analysis.models, judge=analysis.judge,
-                rubrics=analysis.rubrics, tools=analysis.tools, cases=tuple(cases))
+                rubrics=analysis.rubrics, tools=analysis.tools, cases=tuple(cases),
+                judge_templates=_project_templates(analysis, diags))
     _lint(plan, diags)
     payload = plan.to_json()
     payload.pop("hash")
     return replace(plan, hash=content_hash(payload))
+
+
+def _project_templates(analysis: Analysis, diags: Diagnostics) -> dict[str, str]:
+    try:
+        from .judge.prompt import (
+            PROJECT_TEMPLATE_DIR,
+            load_project_templates,
+            unknown_project_templates,
+            validate_template,
+        )
+    except ImportError:
+        return {}
+    folder = analysis.entry.source.path.parent
+    where = Span.point(analysis.entry.key, 1, 1)
+    for name in unknown_project_templates(folder):
+        diags.warning(where, f"{PROJECT_TEMPLATE_DIR}/{name} is not a judge template evalspec "
+                      "uses; it is ignored")
+    found = load_project_templates(folder)
+    for name, text in sorted(found.items()):
+        mode = "pairwise" if name.startswith("pairwise") else "single"
+        for problem in validate_template(text, mode):
+            diags.error(where, f"{PROJECT_TEMPLATE_DIR}/{name}.j2: {problem}")
+    for rubric in analysis.rubrics.values():
+        if rubric.template:
+            file, _, line = rubric.origin.rpartition(":")
+            for problem in validate_template(rubric.template, "single"):
+                diags.error(Span.point(file, int(line) if line.isdigit() else 1, 1),
+                            f"rubric `{rubric.id}` template: {problem}")
+    return found
 
 
 def _lint(plan: Plan, diags: Diagnostics) -> None:
@@ -168,27 +213,30 @@ def _hashed(case: CaseSpec, analysis: Analysis) -> CaseSpec:
     return replace(case, hash=content_hash(payload))
 
 
+def check_templates(analysis: Analysis, diags: Diagnostics) -> None:
+    """Every template must parse and use only variables the case defines (vars, row columns).
+
+    Runs even when the analysis found other errors, so that they are all reported at once.
+    """
+    for t in analysis.cases:
+        available = set(t.vars)
+        if t.rows is not None:
+            keys = [set(r) for r in t.rows]
+            available |= set.intersection(*keys) if keys else set()
+        for text, span in t.template_strings:
+            try:
+                needed = templates.variables(text)
+            except templates.TemplateProblem as exc:
+                diags.error(_inner_span(span, exc.lineno), f"template error: {exc.message}")
+                continue
+            for name in sorted(needed - available):
+                hint = did_you_mean(name, available) or (
+                    "variables here: " + ", ".join(sorted(available)) if available else
+                    "set it with `vars = {...}` or a `rows` column")
+                diags.error(span, f"unknown template variable `{name}`", hint)
+
+
 def _expand(t: CaseTemplate, diags: Diagnostics) -> Iterable[CaseSpec]:
-    available = set(t.vars)
-    if t.rows is not None:
-        keys = [set(r) for r in t.rows]
-        available |= set.intersection(*keys) if keys else set()
-    ok = True
-    for text, span in t.template_strings:
-        try:
-            needed = templates.variables(text)
-        except templates.TemplateProblem as exc:
-            diags.error(_inner_span(span, exc.lineno), f"template error: {exc.message}")
-            ok = False
-            continue
-        for name in sorted(needed - available):
-            hint = did_you_mean(name, available) or (
-                "variables here: " + ", ".join(sorted(available)) if available else
-                "set it with `vars = {...}` or a `rows` column")
-            diags.error(span, f"unknown template variable `{name}`", hint)
-            ok = False
-    if not ok:
-        return
     rows = t.rows if t.rows is not None else [{}]
     for index, row in enumerate(rows, 1):
         values = {**t.vars, **row}

@@ -7,9 +7,11 @@ parse error. The parameter shapes produced here are documented in docs/plan.md.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -315,16 +317,26 @@ def _length(unit: str, terms: _Terms, ctx: ExpectContext) -> dict[str, Any]:
             "max": None if high is None else int(high)}
 
 
-def _check_schema(schema: Any, span: Span, ctx: ExpectContext) -> bool:
-    if not isinstance(schema, dict | bool):
-        ctx.diags.error(span, "a JSON Schema is an object")
-        return False
+@lru_cache(maxsize=1024)
+def _schema_problem(schema_json: str) -> str | None:
+    # Specs repeat the same schema across many cases; checking it once is enough.
+    schema = json.loads(schema_json)
     try:
         cls = validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "the top level"
-        ctx.diags.error(span, f"invalid JSON Schema at {where}: {exc.message}")
+        return f"invalid JSON Schema at {where}: {exc.message}"
+    return None
+
+
+def _check_schema(schema: Any, span: Span, ctx: ExpectContext) -> bool:
+    if not isinstance(schema, dict | bool):
+        ctx.diags.error(span, "a JSON Schema is an object")
+        return False
+    problem = _schema_problem(json.dumps(schema, sort_keys=True))
+    if problem:
+        ctx.diags.error(span, problem)
         return False
     return True
 
@@ -334,7 +346,6 @@ def _schema_value(term: n.Term, ctx: ExpectContext) -> dict[str, Any] | None:
         found = file_argument(term, ctx.diags, ctx.source.path.parent)
         if found is None:
             return None
-        import json
         try:
             schema = json.loads(found[1])
         except json.JSONDecodeError as exc:
@@ -550,13 +561,18 @@ def _expected_call(call: n.Call, ctx: ExpectContext) -> dict[str, Any] | None:
     return {"name": tool.name, "args": args}
 
 
+@lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(schema_json))
+
+
 def _type_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
     if isinstance(value, str) and "{{" in value:
         return None  # filled in per data row; checked after rendering
     try:
-        validator = jsonschema.Draft202012Validator(dict(schema))
+        validator = _validator(json.dumps(schema, sort_keys=True))
         error = next(iter(validator.iter_errors(value)), None)
-    except jsonschema.SchemaError:
+    except (jsonschema.SchemaError, jsonschema.exceptions.UnknownType):
         return None
     if error is None:
         return None

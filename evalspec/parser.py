@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Iterator
+from contextvars import ContextVar
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
+from lark.lexer import Lexer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import nodes as n
@@ -96,10 +98,76 @@ class _PostLexer:
                         end_column=prev.end_column)
 
 
+class _FastLexer(Lexer):
+    """A single-regex scanner built from the grammar's own terminals.
+
+    Lark's basic lexer spends most of a compile in per-token bookkeeping; this one finds the
+    same tokens with one `re` scanner pass. The grammar stays the single source of truth: the
+    patterns, priorities and keywords all come from `lexer_conf`.
+    """
+
+    __future_interface__ = 0
+
+    def __init__(self, lexer_conf) -> None:
+        terminals = list(lexer_conf.terminals)
+        ignore = set(lexer_conf.ignore)
+        self.keywords: dict[str, str] = {}
+        ordered = []
+        for t in terminals:
+            if t.pattern.type == "str" and re.fullmatch(r"[A-Za-z_]\w*", t.pattern.value):
+                self.keywords[t.pattern.value] = t.name  # lexed as NAME, then retyped
+                continue
+            ordered.append(t)
+        ordered.sort(key=lambda t: (-t.priority, t.pattern.type == "str",
+                                    -len(t.pattern.value) if t.pattern.type == "str" else 0))
+        self.names = [t.name for t in ordered]
+        self.ignore = ignore
+        self.regex = re.compile("|".join(f"({t.pattern.to_regexp()})" for t in ordered))
+        self.group_count = [re.compile(t.pattern.to_regexp()).groups for t in ordered]
+        # Map the scanner's group index back to the terminal that matched.
+        self.group_to_name: dict[int, str] = {}
+        index = 1
+        for name, groups in zip(self.names, self.group_count, strict=True):
+            self.group_to_name[index] = name
+            index += 1 + groups
+
+    def lex(self, text: str) -> Iterator[Token]:
+        match = self.regex.match
+        group_to_name = self.group_to_name
+        ignore = self.ignore
+        keywords = self.keywords
+        pos, line, line_start, size = 0, 1, 0, len(text)
+        while pos < size:
+            m = match(text, pos)
+            if m is None or m.end() == pos:
+                raise UnexpectedCharacters(text, pos, line, pos - line_start + 1,
+                                           allowed=None)
+            value = m.group()
+            name = group_to_name[m.lastindex]  # type: ignore[index]
+            end = m.end()
+            newlines = value.count("\n")
+            if newlines:
+                end_line = line + newlines
+                end_col = len(value) - value.rfind("\n")
+            else:
+                end_line, end_col = line, pos - line_start + 1 + len(value)
+            if name not in ignore:
+                if name == "NAME" and value in keywords:
+                    name = keywords[value]
+                yield Token(name, value, pos, line, pos - line_start + 1, end_line, end_col, end)
+            if newlines:
+                line = end_line
+                line_start = pos + value.rfind("\n") + 1
+            pos = end
+
+
+_FILE: ContextVar[str] = ContextVar("evalspec_parse_file", default="<spec>")
+
+
 @cache
 def _lark() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="basic", postlex=_PostLexer(),
-                propagate_positions=True, maybe_placeholders=False, strict=False)
+    return Lark(grammar_text(), parser="lalr", lexer=_FastLexer, postlex=_PostLexer(),
+                maybe_placeholders=False, transformer=_ToNodes())
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "0": "\0"}
@@ -130,17 +198,33 @@ def _dedent(body: str) -> str:
 _NUMBER_RE = re.compile(r"([+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(.*)")
 
 
-class _ToNodes(Transformer):
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
+def _start(x) -> tuple[int, int]:
+    if isinstance(x, Token):
+        return x.line, x.column
+    if isinstance(x, tuple):
+        return _start(x[0])
+    return x.span.line, x.span.col
 
-    def _sp(self, meta) -> Span:
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+def _end(x) -> tuple[int, int]:
+    if isinstance(x, Token):
+        return x.end_line, x.end_column
+    if isinstance(x, tuple):
+        return _end(x[-1])
+    return x.span.end_line, x.span.end_col
+
+
+class _ToNodes(Transformer):
+    """Runs inside the LALR parser (no parse tree is built). Spans come from the first and
+    last child, since the parser keeps no positions of its own."""
+
+    def _sp(self, children) -> Span:
+        kids = [c for c in children if not (isinstance(c, tuple) and not c)]
+        (line, col), (end_line, end_col) = _start(kids[0]), _end(kids[-1])
+        return Span(_FILE.get(), line, col, end_line, end_col)
 
     def _tok(self, tok: Token) -> Span:
-        return Span(self.file, tok.line, tok.column, tok.end_line or tok.line,
-                    tok.end_column or tok.column + len(tok.value))
+        return Span(_FILE.get(), tok.line, tok.column, tok.end_line, tok.end_column)
 
     # values
     def string(self, children):
@@ -167,8 +251,7 @@ class _ToNodes(Transformer):
     def number(self, children):
         return self._num(children[0])
 
-    @v_args(meta=True)
-    def range(self, meta, children):
+    def range(self, children):
         low = high = None
         seen_range = False
         for c in children:
@@ -178,38 +261,30 @@ class _ToNodes(Transformer):
                 high = self._num(c)
             else:
                 low = self._num(c)
-        return n.Range(low, high, self._sp(meta))
+        return n.Range(low, high, self._sp(children))
 
-    @v_args(meta=True)
-    def ref(self, meta, children):
-        return n.Ref(tuple(str(c) for c in children), self._sp(meta))
+    def ref(self, children):
+        return n.Ref(tuple(str(c) for c in children), self._sp(children))
 
-    @v_args(meta=True)
-    def call(self, meta, children):
-        name = children[0]
+    def call(self, children):
         args = tuple(c for c in children[1:] if isinstance(c, n.Arg))
-        return n.Call(str(name), args, self._sp(meta))
+        return n.Call(str(children[0]), args, self._sp(children))
 
-    @v_args(meta=True)
-    def arg(self, meta, children):
+    def arg(self, children):
         if len(children) == 2:
-            return n.Arg(str(children[0]), children[1], self._sp(meta))
-        return n.Arg(None, children[0], self._sp(meta))
+            return n.Arg(str(children[0]), children[1], self._sp(children))
+        return n.Arg(None, children[0], self._sp(children))
 
-    @v_args(meta=True)
-    def list(self, meta, children):
-        return n.ListV(tuple(c for c in children if not isinstance(c, Token)), self._sp(meta))
+    def list(self, children):
+        return n.ListV(tuple(c for c in children if not isinstance(c, Token)),
+                       self._sp(children))
 
-    @v_args(meta=True)
-    def object(self, meta, children):
-        return n.ObjectV(tuple(c for c in children if isinstance(c, n.Pair)), self._sp(meta))
+    def object(self, children):
+        return n.ObjectV(tuple(c for c in children if isinstance(c, n.Pair)), self._sp(children))
 
     def pair(self, children):
         key, value = children
-        if key.type == "STRING":
-            text = _unescape(key.value[1:-1])
-        else:
-            text = key.value
+        text = _unescape(key.value[1:-1]) if key.type == "STRING" else key.value
         return n.Pair(text, self._tok(key), value)
 
     # terms
@@ -218,41 +293,34 @@ class _ToNodes(Transformer):
         op = {"+-": "±", "≈": "=="}.get(tok.value, tok.value)
         return n.Op(op, self._tok(tok))
 
-    @v_args(meta=True)
-    def not_word(self, meta, children):
-        return n.NotWord(self._sp(meta))
+    def not_word(self, children):
+        return n.NotWord(self._tok(children[0]))
 
     # types
-    @v_args(meta=True)
-    def type_name(self, meta, children):
-        return n.TypeExpr(str(children[0]), (), (), self._sp(meta))
+    def type_name(self, children):
+        return n.TypeExpr(str(children[0]), (), (), self._tok(children[0]))
 
-    @v_args(meta=True)
-    def type_generic(self, meta, children):
+    def type_generic(self, children):
         name, _lsqb, inner, _rsqb = children
-        return n.TypeExpr(str(name), (inner,), (), self._sp(meta))
+        return n.TypeExpr(str(name), (inner,), (), self._sp(children))
 
-    @v_args(meta=True)
-    def type_enum(self, meta, children):
+    def type_enum(self, children):
         return n.TypeExpr("enum", (), tuple(_unescape(c.value[1:-1]) for c in children),
-                          self._sp(meta))
+                          self._sp(children))
 
     # statements
-    @v_args(meta=True)
-    def import_stmt(self, meta, children):
+    def import_stmt(self, children):
         target = n.Str(_unescape(children[0].value[1:-1]), self._tok(children[0]))
         alias = str(children[1]) if len(children) > 1 else None
-        return n.Import(target, alias, self._sp(meta))
+        return n.Import(target, alias, self._sp(children))
 
-    @v_args(meta=True)
-    def attr(self, meta, children):
-        name, value = children
-        return n.Attr(str(name), value, self._sp(meta), self._tok(name))
+    def attr(self, children):
+        name, value = children[0], children[1]
+        return n.Attr(str(name), value, self._sp(children[:2]), self._tok(name))
 
-    @v_args(meta=True)
-    def field(self, meta, children):
+    def field(self, children):
         name = children[0]
-        rest = list(children[1:])
+        rest = [c for c in children[1:] if not (isinstance(c, Token) and c.type == "_NL")]
         optional = bool(rest) and isinstance(rest[0], Token) and rest[0].type == "QMARK"
         if optional:
             rest.pop(0)
@@ -262,13 +330,14 @@ class _ToNodes(Transformer):
             tok = rest.pop()
             description = n.Str(_unescape(tok.value[1:-1]), self._tok(tok))
         default = rest[0] if rest else None
-        return n.Field(str(name), optional, type_expr, default, description, self._sp(meta))
+        last = description or default or type_expr
+        return n.Field(str(name), optional, type_expr, default, description,
+                       self._sp([name, last]))
 
     def body(self, children):
         return tuple(c for c in children if not isinstance(c, Token))
 
-    @v_args(meta=True)
-    def block(self, meta, children):
+    def block(self, children):
         kind = children[0]
         name = title = None
         for c in children[1:-1]:
@@ -276,29 +345,30 @@ class _ToNodes(Transformer):
                 name = c
             elif isinstance(c, Token) and c.type == "STRING":
                 title = n.Str(_unescape(c.value[1:-1]), self._tok(c))
+        head_end = name or kind
         return n.Block(str(kind), str(name) if name else None, title, children[-1],
-                       self._sp(meta), self._tok(kind), self._tok(name) if name else None)
+                       self._sp([kind, head_end]), self._tok(kind),
+                       self._tok(name) if name else None)
 
-    @v_args(meta=True)
-    def check(self, meta, children):
+    def check(self, children):
         kind = children[0]
         rest = children[1:]
         body = None
         if rest and isinstance(rest[-1], tuple):
             body = rest[-1]
             rest = rest[:-1]
-        return n.Check(str(kind), tuple(rest), body, self._sp(meta), self._tok(kind))
+        span = self._sp([kind, *rest]) if rest else self._tok(kind)
+        return n.Check(str(kind), tuple(rest), body, span, self._tok(kind))
 
-    @v_args(meta=True)
-    def negated(self, meta, children):
-        return n.Negated(children[0], self._sp(meta))
+    def negated(self, children):
+        return n.Negated(children[1], self._sp(children))
 
-    @v_args(meta=True)
-    def expect(self, meta, children):
-        return n.Expect(children[0], self._sp(meta))
+    def expect(self, children):
+        check = children[0]
+        return n.Expect(check, check.span)
 
     def start(self, children):
-        return tuple(children)
+        return tuple(c for c in children if not isinstance(c, Token))
 
 
 _TOKEN_NAMES = {
@@ -313,9 +383,9 @@ _TOKEN_NAMES = {
 
 def _describe(tok: Token) -> str:
     if tok.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if tok.type == "_NL":
-        return "the end of the line" if tok.value.strip() != ";" else "`;`"
+        return "end of line" if tok.value.strip() != ";" else "`;`"
     return f"`{tok.value}`" if len(tok.value) <= 30 else f"`{tok.value[:27]}...`"
 
 
@@ -353,10 +423,12 @@ def _syntax_error(exc: UnexpectedInput, source: SourceFile, post: _PostLexer) ->
                     tok.end_column or tok.column + 1)
         hint = None
         expected = set(exc.expected)
-        if tok.type == "_NL" and "EQUAL" in expected:
+        if tok.type == "_NL" and ("EQUAL" in expected or expected == {"LBRACE"}):
             hint = "an attribute is written `name = value`"
         elif tok.type == "NAME" and "_NL" in expected:
             hint = "put one statement per line, or separate them with `;`"
+        elif tok.value == "=":
+            hint = "to compare, write `==`; an attribute `name = value` goes on a line of its own"
         elif tok.type in ("RBRACE", "RSQB", "RPAR") and not post.open:
             hint = "it closes nothing: is an opening bracket missing?"
         return Diagnostic(Severity.ERROR, span,
@@ -369,10 +441,11 @@ def _syntax_error(exc: UnexpectedInput, source: SourceFile, post: _PostLexer) ->
 def parse(source: SourceFile) -> tuple[n.Module | None, list[Diagnostic]]:
     """Parse one file. On a syntax error, returns no module and the located error."""
     lark = _lark()
+    token = _FILE.set(source.display)
     try:
-        tree = lark.parse(source.text)
+        statements = lark.parse(source.text)
     except UnexpectedInput as exc:
-        return None, [_syntax_error(exc, source, lark.parser.lexer_conf.postlex
-                                    if hasattr(lark.parser, "lexer_conf") else _PostLexer())]
-    statements = _ToNodes(source.display).transform(tree)
+        return None, [_syntax_error(exc, source, lark.options.postlex)]
+    finally:
+        _FILE.reset(token)
     return n.Module(source.display, statements), []

@@ -279,6 +279,8 @@ class Plan:
     rubrics: Mapping[str, RubricSpec]
     tools: Mapping[str, ToolSpec]
     cases: tuple[CaseSpec, ...]
+    judge_templates: Mapping[str, str] = field(default_factory=dict)
+    """The project's judge prompt templates (judge_templates/*.j2 beside the spec), inlined."""
     schema_version: int = SCHEMA_VERSION
     hash: str = ""
 
@@ -323,6 +325,7 @@ class Plan:
             "rubrics": {k: v.to_json() for k, v in sorted(self.rubrics.items())},
             "tools": {k: v.to_json() for k, v in sorted(self.tools.items())},
             "cases": [c.to_json() for c in self.cases],
+            "judge_templates": dict(sorted(self.judge_templates.items())),
         }
 
     def dumps(self) -> str:
@@ -341,6 +344,7 @@ class Plan:
             rubrics={k: RubricSpec.from_json(v) for k, v in d["rubrics"].items()},
             tools={k: ToolSpec.from_json(v) for k, v in d["tools"].items()},
             cases=tuple(CaseSpec.from_json(c) for c in d["cases"]),
+            judge_templates=d.get("judge_templates", {}),
             schema_version=d["schema_version"],
             hash=d.get("hash", ""),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 
@@ -22,7 +23,7 @@ class Span:
         return cls(file, line, col, line, col + width)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SourceFile:
     path: Path
     """The resolved path, used to find the files it references."""
@@ -30,8 +31,12 @@ class SourceFile:
     """How messages name the file: relative to where the user ran the command."""
     text: str
 
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.lines
         return lines[line - 1] if 0 < line <= len(lines) else ""
 
     @classmethod
