@@ -35,69 +35,6 @@ def grammar_text() -> str:
         encoding="utf-8")
 
 
-class _PostLexer:
-    """Makes newlines mean "end of statement" only where a statement can end."""
-
-    always_accept = ("_NL",)
-
-    def __init__(self) -> None:
-        self.open: list[Token] = []
-
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        self.open = []
-        prev: Token | None = None
-        pending: list[Token] = []
-        source = iter(stream)
-
-        def tokens() -> Iterator[Token]:
-            while True:
-                if pending:
-                    yield pending.pop(0)
-                    continue
-                nxt = next(source, None)
-                if nxt is None:
-                    return
-                yield nxt
-
-        feed = tokens()
-        for tok in feed:
-            kind = tok.type
-            if kind == "_NL":
-                if self.open and self.open[-1].type in _DROP_NL_INSIDE:
-                    continue
-                if prev is None or prev.type in ("_NL", "LBRACE"):
-                    continue
-            elif kind == "LBRACE":
-                if prev is not None and prev.type in _OBJECT_OPENERS:
-                    tok = Token.new_borrow_pos("OBJ_LBRACE", tok.value, tok)
-                else:
-                    # A block body never starts with a string or a number, so `{ "type": ... }`
-                    # after a word (`expect json schema {...}`) is an object literal.
-                    ahead = next(source, None)
-                    while ahead is not None and ahead.type == "_NL":
-                        pending.append(ahead)
-                        ahead = next(source, None)
-                    if ahead is not None:
-                        pending.append(ahead)
-                        if ahead.type in ("STRING", "NUMBER"):
-                            tok = Token.new_borrow_pos("OBJ_LBRACE", tok.value, tok)
-                self.open.append(tok)
-            elif kind in ("LSQB", "LPAR"):
-                self.open.append(tok)
-            elif kind in ("RBRACE", "RSQB", "RPAR"):
-                opener = self.open.pop() if self.open else None
-                if (kind == "RBRACE" and opener is not None and opener.type == "LBRACE"
-                        and prev is not None and prev.type not in ("_NL", "LBRACE")):
-                    # Close the block's last statement, as a newline would have.
-                    yield Token.new_borrow_pos("_NL", "", tok)
-            yield tok
-            prev = tok
-        if prev is not None and prev.type != "_NL":
-            yield Token("_NL", "", end_pos=prev.end_pos, line=prev.end_line,
-                        column=prev.end_column, end_line=prev.end_line,
-                        end_column=prev.end_column)
-
-
 class _FastLexer(Lexer):
     """A single-regex scanner built from the grammar's own terminals.
 
@@ -108,7 +45,11 @@ class _FastLexer(Lexer):
 
     __future_interface__ = 0
 
+    current: _FastLexer | None = None
+
     def __init__(self, lexer_conf) -> None:
+        _FastLexer.current = self
+        self.open: list[Token] = []
         terminals = list(lexer_conf.terminals)
         ignore = set(lexer_conf.ignore)
         self.keywords: dict[str, str] = {}
@@ -132,33 +73,66 @@ class _FastLexer(Lexer):
             index += 1 + groups
 
     def lex(self, text: str) -> Iterator[Token]:
+        """Scan, and make newlines mean "end of statement" only where a statement can end:
+        newlines inside ( ) [ ] and object literals are dropped, runs of them collapse, and
+        the last statement of a block is closed before its `}`. Object braces (after `=`,
+        `:`, `,`, `[`, `(`, or followed by a string or number key) become OBJ_LBRACE."""
         match = self.regex.match
+        object_ahead = _OBJECT_AHEAD.match
         group_to_name = self.group_to_name
         ignore = self.ignore
         keywords = self.keywords
+        self.open = opened = []
+        prev_type = ""
         pos, line, line_start, size = 0, 1, 0, len(text)
         while pos < size:
             m = match(text, pos)
             if m is None or m.end() == pos:
-                raise UnexpectedCharacters(text, pos, line, pos - line_start + 1,
-                                           allowed=None)
+                raise UnexpectedCharacters(text, pos, line, pos - line_start + 1, allowed=None)
             value = m.group()
             name = group_to_name[m.lastindex]  # type: ignore[index]
             end = m.end()
             newlines = value.count("\n")
+            col = pos - line_start + 1
             if newlines:
                 end_line = line + newlines
                 end_col = len(value) - value.rfind("\n")
             else:
-                end_line, end_col = line, pos - line_start + 1 + len(value)
-            if name not in ignore:
+                end_line, end_col = line, col + len(value)
+            emit = name not in ignore
+            if emit:
                 if name == "NAME" and value in keywords:
                     name = keywords[value]
-                yield Token(name, value, pos, line, pos - line_start + 1, end_line, end_col, end)
+                elif name == "_NL":
+                    emit = not ((opened and opened[-1].type in _DROP_NL_INSIDE)
+                                or prev_type in ("", "_NL", "LBRACE"))
+                elif name == "LBRACE":
+                    if prev_type in _OBJECT_OPENERS or object_ahead(text, end):
+                        name = "OBJ_LBRACE"
+                elif name in ("RBRACE", "RSQB", "RPAR"):
+                    opener = opened.pop() if opened else None
+                    if (name == "RBRACE" and opener is not None and opener.type == "LBRACE"
+                            and prev_type not in ("_NL", "LBRACE")):
+                        # Close the block's last statement, as a newline would have.
+                        yield Token("_NL", "", pos, line, col, line, col, pos)
+            if emit:
+                tok = Token(name, value, pos, line, col, end_line, end_col, end)
+                if name in ("LBRACE", "OBJ_LBRACE", "LSQB", "LPAR"):
+                    opened.append(tok)
+                prev_type = name
+                yield tok
             if newlines:
                 line = end_line
                 line_start = pos + value.rfind("\n") + 1
             pos = end
+        if prev_type and prev_type != "_NL":
+            yield Token("_NL", "", pos, line, pos - line_start + 1, line,
+                        pos - line_start + 1, pos)
+
+
+# A block body never starts with a string or a number, so `{ "type": ... }` after a word
+# (`expect json schema {...}`) is an object literal.
+_OBJECT_AHEAD = re.compile(r'(?:\s|#[^\n]*)*(?:"|[+-]?\d)')
 
 
 _FILE: ContextVar[str] = ContextVar("evalspec_parse_file", default="<spec>")
@@ -166,7 +140,7 @@ _FILE: ContextVar[str] = ContextVar("evalspec_parse_file", default="<spec>")
 
 @cache
 def _lark() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer=_FastLexer, postlex=_PostLexer(),
+    return Lark(grammar_text(), parser="lalr", lexer=_FastLexer,
                 maybe_placeholders=False, transformer=_ToNodes())
 
 
@@ -398,7 +372,7 @@ def _expected(names: set[str]) -> str:
     return "; expected " + ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _syntax_error(exc: UnexpectedInput, source: SourceFile, post: _PostLexer) -> Diagnostic:
+def _syntax_error(exc: UnexpectedInput, source: SourceFile, post: _FastLexer) -> Diagnostic:
     file = source.display
     if isinstance(exc, UnexpectedCharacters):
         char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
@@ -445,7 +419,8 @@ def parse(source: SourceFile) -> tuple[n.Module | None, list[Diagnostic]]:
     try:
         statements = lark.parse(source.text)
     except UnexpectedInput as exc:
-        return None, [_syntax_error(exc, source, lark.options.postlex)]
+        assert _FastLexer.current is not None  # built with the parser
+        return None, [_syntax_error(exc, source, _FastLexer.current)]
     finally:
         _FILE.reset(token)
     return n.Module(source.display, statements), []
