@@ -331,9 +331,6 @@ class Analyzer:
             except jsonschema.SchemaError as exc:
                 self.diags.error(a.span("schema"), f"invalid JSON Schema: {exc.message}")
         description = a.str("description")
-        if description is None:
-            self.diags.warning(block.name_span or block.span, f"tool `{block.name}` has no "
-                               "description", "models call tools better when told what they do")
         impl_source = impl_function = impl_file = None
         if "impl" in a:
             impl = a.str("impl") or ""
@@ -344,6 +341,14 @@ class Analyzer:
             else:
                 impl_source = self._impl_source(scope, a.node("impl"), impl_file,  # type: ignore
                                                 impl_function)
+        if impl_source and impl_function and not params_blocks and "schema" not in a:
+            # No declared parameters: the implementation's signature and docstring say them.
+            derived, doc = _signature_schema(impl_source, impl_function)
+            schema = derived
+            description = description or doc
+        if description is None:
+            self.diags.warning(block.name_span or block.span, f"tool `{block.name}` has no "
+                               "description", "models call tools better when told what they do")
         spec = ToolSpec(block.name or "", description or "", schema, impl_source,
                         impl_function or None, impl_file or None)
         self._built[key] = spec
@@ -924,6 +929,36 @@ class _SuiteDefaults:
     tags: list[str]
     attrs: Attrs | None
     models: list[str]
+
+
+_ANNOTATIONS = {"int": "integer", "float": "number", "str": "string", "bool": "boolean",
+                "list": "array", "dict": "object"}
+
+
+def _signature_schema(source: str, function: str) -> tuple[dict[str, Any], str | None]:
+    tree = ast.parse(source)
+    fn = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == function)
+    args = fn.args.args
+    defaults = [None] * (len(args) - len(fn.args.defaults)) + list(fn.args.defaults)
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for arg, default in zip(args, defaults, strict=True):
+        prop: dict[str, Any] = {}
+        ann = arg.annotation
+        base = ann.value if isinstance(ann, ast.Subscript) else ann
+        if isinstance(base, ast.Name) and base.id in _ANNOTATIONS:
+            prop["type"] = _ANNOTATIONS[base.id]
+            if isinstance(ann, ast.Subscript) and base.id == "list" \
+                    and isinstance(ann.slice, ast.Name) and ann.slice.id in _ANNOTATIONS:
+                prop["items"] = {"type": _ANNOTATIONS[ann.slice.id]}
+        if default is None:
+            required.append(arg.arg)
+        elif isinstance(default, ast.Constant):
+            prop["default"] = default.value
+        props[arg.arg] = prop
+    doc = ast.get_docstring(fn)
+    return ({"type": "object", "properties": props, "required": required},
+            doc.strip().splitlines()[0] if doc else None)
 
 
 def _span_of(location: str, fallback: Span) -> Span:
