@@ -23,7 +23,7 @@ from .diagnostics import Diagnostics, did_you_mean
 from .expectations import ExpectContext, interpret
 from .loader import LoadedModule
 from .plan import CheckSpec, Criterion, GoldenExample, ModelSpec, RubricSpec, ToolSpec, content_hash
-from .source import Span
+from .source import Span, display_path
 from .values import Attrs, Invalid, describe, file_argument, literal
 
 LOCAL_MODEL = "local"
@@ -223,7 +223,8 @@ class Analyzer:
                 if not gguf_path.is_file():
                     self.diags.warning(a.node("gguf").span,  # type: ignore[union-attr]
                                        f"no GGUF file at {gguf_path} yet")
-                gguf = str(gguf_path)
+                # As the user would name it, so the plan reads the same on every machine.
+                gguf = display_path(gguf_path)
         spec = ModelSpec(
             name=scope.qualify(block.name or ""), provider=provider or "openai",
             model_id=model_id or ("gemma-3-270m" if provider == "local" else ""),

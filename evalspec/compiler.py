@@ -304,7 +304,8 @@ def _scalar(value: Any, original: Any) -> Any:
 
 
 def _render_check(spec: CheckSpec, values: dict[str, Any]) -> CheckSpec:
-    if spec.kind in ("schema",) or not values and not _has_template(spec.params):
+    # Code is never a template: its braces are Python's (f-strings, dicts, sets).
+    if spec.kind == "code" or not values and not _has_template(spec.params):
         params = dict(spec.params)
     else:
         params = {k: (v if k == "schema" else _render_value(v, values))
@@ -314,6 +315,9 @@ def _render_check(spec: CheckSpec, values: dict[str, Any]) -> CheckSpec:
             params["values"] = [_as_number(v, "`expect number in`") for v in params["values"]]
         else:
             params["value"] = _as_number(params["value"], f"`{spec.label}`")
+    elif spec.kind == "choice" and params["expected"] not in params["options"]:
+        raise _BadValue(f"`{spec.label}`: the expected option {params['expected']!r} is not "
+                        f"one of {params['options']}")
     elif spec.kind == "calls":
         originals = spec.params["calls"]
         params["calls"] = [

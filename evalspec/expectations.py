@@ -110,7 +110,7 @@ def interpret(node: n.CheckNode, ctx: ExpectContext) -> CheckSpec | None:
         inner = interpret(node.check, ctx)
         if inner is None:
             return None
-        return CheckSpec("not", {}, ctx.label(node.span), ctx.location(node.span), (inner,))
+        return CheckSpec("not", {}, f"not {inner.label}", ctx.location(node.span), (inner,))
     kind = node.kind
     handler = _HANDLERS.get(kind)
     if handler is None:
@@ -229,11 +229,12 @@ def _choice(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
         terms.missing("the expected option", example)
         raise Invalid
     expected = _option_text(expected_node, ctx)
-    if expected not in names:
+    templated = any("{{" in x or "{%" in x for x in (*names, expected))
+    if expected not in names and not templated:  # templated ones are checked per data row
         ctx.diags.error(expected_node.span, f"`{expected}` is not one of the options",
                         did_you_mean(expected, names) or "options: " + ", ".join(names))
     terms.modifiers(())
-    for item in options.items:
+    for item in (*options.items, expected_node):
         _note_templates(item, ctx)
     return {"options": names, "expected": expected}
 
@@ -431,7 +432,7 @@ def _json(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
     raise Invalid
 
 
-_PATH_RE = re.compile(r"""^(\$)?((\.\.?[A-Za-z_][\w-]*|\.\.?\*|\[\d+\]|\[\*\]|\['[^']*'\]|\["[^"]*"\])*)$""")
+_PATH_RE = re.compile(r"""^(\$)?((\.\.?[A-Za-z_][\w-]*|\.\.?\*|\[-?\d+\]|\[\*\]|\['[^']*'\]|\["[^"]*"\])*)$""")
 
 
 def _check_path(path: n.Str, ctx: ExpectContext) -> None:

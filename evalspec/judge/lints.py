@@ -40,7 +40,10 @@ def judge_lints(plan: Plan) -> list[tuple[str, str]]:
             judge = rubric.judge or plan.judge
             compared = (list(check.params.get("models") or case.models)
                         if check.kind == "pairwise" else list(case.models))
-            if judge is not None and judge in compared:
+            # With no models declared everything runs on the embedded model: there is no
+            # other judge to suggest, and the spec says as much by declaring none.
+            implicit_local = judge == "local" and list(plan.models) == ["local"]
+            if judge is not None and judge in compared and not implicit_local:
                 warn(where, f"the judge `{judge}` grades its own answers in case {case.id}: "
                      "judges favour themselves (MT-Bench: GPT-4 about +10%, Claude-v1 about "
                      "+25%); use a judge that is not under test")

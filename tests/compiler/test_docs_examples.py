@@ -17,7 +17,7 @@ from evalspec.compiler import CompileResult, compile_paths, compile_source
 from evalspec.diagnostics import render
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = (ROOT / "docs" / "language.md", ROOT / "README.md")
+DOCS = (ROOT / "docs" / "language.md", ROOT / "docs" / "plan.md", ROOT / "README.md")
 EXAMPLES = ROOT / "specs" / "examples"
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
 
@@ -78,7 +78,7 @@ BLOCKS = _all_blocks()
 def test_the_language_reference_has_examples() -> None:
     # Guards against the extraction silently finding nothing (a renamed info string, say).
     in_reference = [b for b in BLOCKS if b.doc.name == "language.md"]
-    assert len(in_reference) >= 30, f"only {len(in_reference)} eval blocks in language.md"
+    assert len(in_reference) >= 20, f"only {len(in_reference)} eval blocks in language.md"
 
 
 @pytest.mark.parametrize(("index", "block"), list(enumerate(BLOCKS)),
