@@ -46,8 +46,12 @@ class ExpectContext:
         if span.line == span.end_line:
             text = self.source.line_text(span.line)[span.col - 1: span.end_col - 1]
         else:
-            text = self.source.line_text(span.line)[span.col - 1:].rstrip() + " …"
-        return " ".join(text.split())
+            lines = [self.source.line_text(i) for i in range(span.line, span.end_line + 1)]
+            lines[0] = lines[0][span.col - 1:]
+            lines[-1] = lines[-1][: span.end_col - 1]
+            text = " ".join(lines)
+        text = " ".join(text.split()).replace("[ ", "[").replace(", ]", "]").replace(",]", "]")
+        return text if len(text) <= 160 else text[:157] + "..."
 
     def location(self, span: Span) -> str:
         return f"{span.file}:{span.line}:{span.col}"
@@ -432,14 +436,17 @@ def _json(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
     raise Invalid
 
 
-_PATH_RE = re.compile(r"""^(\$)?((\.\.?[A-Za-z_][\w-]*|\.\.?\*|\[-?\d+\]|\[\*\]|\['[^']*'\]|\["[^"]*"\])*)$""")
-
-
 def _check_path(path: n.Str, ctx: ExpectContext) -> None:
-    text = path.value
-    candidate = text if text.startswith("$") else "$." + text if text else "$"
-    if not _PATH_RE.match(candidate):
-        ctx.diags.error(path.span, f"`{text}` is not a JSON path",
+    # The check's own path parser, so the compiler accepts exactly what the check runs.
+    from .extract.jsonpath import PathError, parse_path
+
+    if "{{" in path.value:
+        return
+    try:
+        parse_path(path.value)
+    except PathError as exc:
+        ctx.diags.error(path.span, f"`{path.value}` is not a JSON path: "
+                        f"{str(exc).split(': ', 1)[-1]}",
                         "paths look like $.company.name, $.items[0], $..name or $['a key']")
 
 
