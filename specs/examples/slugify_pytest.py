@@ -1,4 +1,4 @@
-# A pytest file for `expect code python { pytest = file("test_slugify.py") }`: the model's code
+# A pytest file for `expect code python { pytest = file("slugify_pytest.py") }`: the model's code
 # is importable as the module `solution`.
 from solution import slugify
 
