@@ -1,7 +1,8 @@
 """The command line. Only this module knows about argv and exit codes.
 
-Exit codes: 0 success; 1 spec errors (or failed checks, for `run`); 2 usage errors;
-3 results left incomplete by errors; 70 an internal error in evalspec itself.
+Exit codes: 0 success; 1 spec errors for compile/check, failed checks for run; 2 usage
+errors (and spec errors under run); 3 results left incomplete by errors; 70 an internal
+error in evalspec itself.
 """
 
 from __future__ import annotations
