@@ -307,7 +307,8 @@ class Analyzer:
         for b in block.body:
             if isinstance(b, n.Block) and b.kind != "params":
                 self.diags.error(b.kind_span, f"unknown block `{b.kind}` in a tool",
-                                 did_you_mean(b.kind, ["params"]) or "a tool has one `params` block")
+                                 did_you_mean(b.kind, ["params"])
+                                 or "a tool has one `params` block")
             elif isinstance(b, n.Expect | n.Field | n.Import):
                 self.diags.error(b.span, "only attributes and a `params` block go in a tool")
         schema: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
@@ -889,8 +890,9 @@ class Analyzer:
         out = []
         for arg, row in zip(call.args[1:], rows[1:], strict=True):
             if not isinstance(row, list) or len(row) != len(header):
-                self.diags.error(arg.span, f"this row has {len(row) if isinstance(row, list) else 1}"
-                                 f" value(s); the header has {len(header)}")
+                count = len(row) if isinstance(row, list) else 1
+                self.diags.error(arg.span, f"this row has {count} value(s); the header has "
+                                 f"{len(header)}")
                 continue
             out.append(dict(zip(header, row, strict=True)))
         if not out:

@@ -12,6 +12,7 @@ import importlib
 import sys
 import traceback
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
@@ -26,7 +27,7 @@ class _Group(click.Group):
     """Subcommands live in evalspec.commands.* and are imported only when invoked, so
     `evalspec compile` never pays for the runner's imports."""
 
-    lazy = {
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "run": ("evalspec.commands.run", "run"),
         "rejudge": ("evalspec.commands.run", "rejudge"),
         "report": ("evalspec.commands.report", "report"),

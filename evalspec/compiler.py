@@ -305,7 +305,7 @@ def _scalar(value: Any, original: Any) -> Any:
 
 def _render_check(spec: CheckSpec, values: dict[str, Any]) -> CheckSpec:
     # Code is never a template: its braces are Python's (f-strings, dicts, sets).
-    if spec.kind == "code" or not values and not _has_template(spec.params):
+    if spec.kind == "code" or (not values and not _has_template(spec.params)):
         params = dict(spec.params)
     else:
         params = {k: (v if k == "schema" else _render_value(v, values))

@@ -33,8 +33,9 @@ class Diagnostic:
         if source is not None:
             text = source.line_text(self.span.line)
             if text:
-                width = max(1, (self.span.end_col - self.span.col)
-                            if self.span.end_line == self.span.line else len(text) - self.span.col + 1)
+                one_line = self.span.end_line == self.span.line
+                width = max(1, self.span.end_col - self.span.col if one_line
+                            else len(text) - self.span.col + 1)
                 lead = "".join(c if c == "\t" else " " for c in text[: self.span.col - 1])
                 lines.append(f"  {text}")
                 lines.append(f"  {lead}{'^' * width}")

@@ -21,7 +21,7 @@ from . import nodes as n
 from .diagnostics import Diagnostics, did_you_mean
 from .plan import CheckSpec, RubricSpec, ToolSpec
 from .source import SourceFile, Span
-from .values import Attrs, Invalid, describe, duration_of, file_argument, literal
+from .values import Attrs, Invalid, describe, file_argument, literal
 
 KINDS = ("number", "choice", "text", "json", "code", "calls", "judge", "pairwise", "all", "any")
 _COMPARE = ("==", "!=", "<", "<=", ">", ">=")
@@ -509,7 +509,8 @@ def _calls(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
         if listed is None:
             terms.missing("the calls expected", example)
         else:
-            ctx.diags.error(listed.span, "expected a list of calls", f"for example: expect {example}")
+            ctx.diags.error(listed.span, "expected a list of calls",
+                            f"for example: expect {example}")
         raise Invalid
     calls = []
     for item in listed.items:

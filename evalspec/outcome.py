@@ -23,7 +23,7 @@ class CheckResult:
     status: Status
     reason: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
-    """JSON-serialisable facts behind the verdict: the extracted value, schema errors, stdout tail."""
+    """JSON-serialisable facts behind the verdict: the value found, schema errors, stdout."""
     label: str = ""
     """The expectation as the spec wrote it, e.g. `number == 25`."""
     score: float | None = None

@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
-from lark.lexer import Lexer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer
 
 from . import nodes as n
 from .diagnostics import Diagnostic, Severity
@@ -347,7 +347,8 @@ class _ToNodes(Transformer):
 
 _TOKEN_NAMES = {
     "NAME": "a name", "STRING": "a string", "LONGSTRING": "a string", "RAWSTRING": "a string",
-    "RAWLONGSTRING": "a string", "NUMBER": "a number", "_NL": "a new line", "$END": "the end of the file",
+    "RAWLONGSTRING": "a string", "NUMBER": "a number", "_NL": "a new line",
+    "$END": "the end of the file",
     "LBRACE": "`{`", "RBRACE": "`}`", "OBJ_LBRACE": "`{`", "LSQB": "`[`", "RSQB": "`]`",
     "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`", "COLON": "`:`", "COMMA": "`,`", "DOT": "`.`",
     "QMARK": "`?`", "RANGE": "`..`", "OP": "an operator", "VBAR": "`|`", "EXPECT": "`expect`",

@@ -45,7 +45,7 @@ def test_deleting_any_bracket_quote_equals_or_colon(spec: Path) -> None:
 
 def _mutations():
     seed_text = (ROOT / "specs" / "seed.eval").read_text(encoding="utf-8")
-    alphabet = st.sampled_from(list('{}[]()"=:.,#\n \\r*-+<>±_abc19') + ['"""', "expect ", "case "])
+    alphabet = st.sampled_from([*list('{}[]()"=:.,#\n \\r*-+<>±_abc19'), '"""', "expect ", "case "])
 
     @st.composite
     def mutate(draw):
