@@ -60,8 +60,8 @@ suite hello "First steps" {
   case greeting "A helpful reply" {
     prompt = "How do I undo my last git commit but keep its changes? Answer briefly."
     expect text words 5..200
-    # With no judge declared, the model under test grades itself and evalspec warns about
-    # it; add `judge = <a stronger model>` at the top once you have one.
+    # With no model declared the embedded model also judges (a judge grading its own answers
+    # is biased); add `judge = <a stronger model>` at the top once you have one.
     expect judge std_help.helpfulness
   }
 }
