@@ -588,16 +588,21 @@ def _type_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
     return f"expects {schema.get('type', 'another type')}: {error.message}"
 
 
-def _judge(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
-    terms = _Terms(check, ctx)
+def _rubric_term(terms: _Terms, ctx: ExpectContext, example: str) -> RubricSpec | None:
+    """The rubric an expectation names first; None when it names one that does not exist."""
     ref = terms.take()
     if not isinstance(ref, n.Ref):
         if ref is None:
-            terms.missing("a rubric", "judge rubrics.creative_writing >= 4")
+            terms.missing("a rubric", example)
         else:
             ctx.diags.error(ref.span, "expected the name of a rubric")
         raise Invalid
-    rubric = ctx.resolve_rubric(ref)
+    return ctx.resolve_rubric(ref)
+
+
+def _judge(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
+    terms = _Terms(check, ctx)
+    rubric = _rubric_term(terms, ctx, "judge rubrics.creative_writing >= 4")
     min_score = None
     op = terms.peek()
     if isinstance(op, n.Op):
@@ -623,14 +628,7 @@ def _judge(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
 
 def _pairwise(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
     terms = _Terms(check, ctx)
-    ref = terms.take()
-    if not isinstance(ref, n.Ref):
-        if ref is None:
-            terms.missing("a rubric", "pairwise rubrics.creative_writing")
-        else:
-            ctx.diags.error(ref.span, "expected the name of a rubric")
-        raise Invalid
-    rubric = ctx.resolve_rubric(ref)
+    rubric = _rubric_term(terms, ctx, "pairwise rubrics.creative_writing")
     terms.modifiers(())
     opts = Attrs("`expect pairwise`", check.body or (), ("models", "samples"), ctx.diags)
     models = opts.ref_list("models")
