@@ -137,6 +137,8 @@ def compile_source(text: str, path: Path) -> CompileResult:
 def build_plan(analysis: Analysis, diags: Diagnostics) -> Plan:
     cases: list[CaseSpec] = []
     seen: dict[str, Span] = {}
+    # Each tool (with its inlined source) is hashed once, not once per case that uses it.
+    tool_hashes = {name: content_hash(t.to_json()) for name, t in analysis.tools.items()}
     for template in analysis.cases:
         for case in _expand(template, diags):
             if case.id in seen:
@@ -144,7 +146,7 @@ def build_plan(analysis: Analysis, diags: Diagnostics) -> Plan:
                             "give data-driven cases an `id` template that differs per row")
                 continue
             seen[case.id] = template.span
-            cases.append(_hashed(case, analysis))
+            cases.append(_hashed(case, analysis, tool_hashes))
     plan = Plan(source=analysis.entry.key, models=analysis.models, judge=analysis.judge,
                 rubrics=analysis.rubrics, tools=analysis.tools, cases=tuple(cases),
                 judge_templates=_project_templates(analysis, diags))
@@ -198,7 +200,7 @@ def _lint(plan: Plan, diags: Diagnostics) -> None:
         diags.warning(span, message)
 
 
-def _hashed(case: CaseSpec, analysis: Analysis) -> CaseSpec:
+def _hashed(case: CaseSpec, analysis: Analysis, tool_hashes: dict[str, str]) -> CaseSpec:
     payload = case.to_json()
     payload.pop("hash")
     payload.pop("location")
@@ -208,8 +210,7 @@ def _hashed(case: CaseSpec, analysis: Analysis) -> CaseSpec:
     tool_names = sorted(set(case.tools) | {call["name"] for spec in case.checks
                                            for c in spec.walk() if c.kind == "calls"
                                            for call in c.params["calls"]})
-    payload["tool_specs"] = {t: analysis.tools[t].to_json() for t in tool_names
-                             if t in analysis.tools}
+    payload["tool_specs"] = {t: tool_hashes[t] for t in tool_names if t in tool_hashes}
     return replace(case, hash=content_hash(payload))
 
 

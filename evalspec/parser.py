@@ -114,9 +114,9 @@ class _FastLexer(Lexer):
                     if (name == "RBRACE" and opener is not None and opener.type == "LBRACE"
                             and prev_type not in ("_NL", "LBRACE")):
                         # Close the block's last statement, as a newline would have.
-                        yield Token("_NL", "", pos, line, col, line, col, pos)
+                        yield _token("_NL", "", pos, line, col, line, col, pos)
             if emit:
-                tok = Token(name, value, pos, line, col, end_line, end_col, end)
+                tok = _token(name, value, pos, line, col, end_line, end_col, end)
                 if name in ("LBRACE", "OBJ_LBRACE", "LSQB", "LPAR"):
                     opened.append(tok)
                 prev_type = name
@@ -128,6 +128,16 @@ class _FastLexer(Lexer):
         if prev_type and prev_type != "_NL":
             yield Token("_NL", "", pos, line, pos - line_start + 1, line,
                         pos - line_start + 1, pos)
+
+
+def _token(kind: str, value: str, start: int, line: int, col: int, end_line: int,
+           end_col: int, end: int) -> Token:
+    # Token.__new__ spends most of its time sorting out optional arguments: a sixth of a
+    # large compile. Every slot is set here, so the result is an ordinary Token.
+    tok = str.__new__(Token, value)
+    tok.type, tok.value, tok.start_pos, tok.end_pos = kind, value, start, end
+    tok.line, tok.column, tok.end_line, tok.end_column = line, col, end_line, end_col
+    return tok
 
 
 # A block body never starts with a string or a number, so `{ "type": ... }` after a word
