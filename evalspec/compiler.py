@@ -151,8 +151,15 @@ def build_plan(analysis: Analysis, diags: Diagnostics) -> Plan:
                 rubrics=analysis.rubrics, tools=analysis.tools, cases=tuple(cases),
                 judge_templates=_project_templates(analysis, diags))
     _lint(plan, diags)
-    payload = plan.to_json()
-    payload.pop("hash")
+    # Case hashes already cover everything in a case, so the plan hash is built from them
+    # rather than from the whole plan's JSON again.
+    payload = {
+        "schema_version": plan.schema_version, "source": plan.source, "judge": plan.judge,
+        "models": {k: v.to_json() for k, v in sorted(plan.models.items())},
+        "rubrics": {k: v.content_hash for k, v in sorted(plan.rubrics.items())},
+        "tools": tool_hashes, "judge_templates": dict(plan.judge_templates),
+        "cases": [(c.id, c.hash, c.location) for c in plan.cases],
+    }
     return replace(plan, hash=content_hash(payload))
 
 

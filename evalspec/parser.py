@@ -24,6 +24,7 @@ from .source import SourceFile, Span
 
 _OBJECT_OPENERS = {"EQUAL", "COLON", "COMMA", "LSQB", "LPAR", "OBJ_LBRACE"}
 _DROP_NL_INSIDE = {"LSQB", "LPAR", "OBJ_LBRACE"}
+_OPENERS = {"LBRACE", "OBJ_LBRACE", "LSQB", "LPAR"}
 
 
 def grammar_text() -> str:
@@ -63,6 +64,8 @@ class _FastLexer(Lexer):
                                     -len(t.pattern.value) if t.pattern.type == "str" else 0))
         self.names = [t.name for t in ordered]
         self.ignore = ignore
+        # Only these can span lines; every other token keeps its line number.
+        self.multiline = {"_NL", "LONGSTRING", "RAWLONGSTRING", *ignore}
         self.regex = re.compile("|".join(f"({t.pattern.to_regexp()})" for t in ordered))
         self.group_count = [re.compile(t.pattern.to_regexp()).groups for t in ordered]
         # Map the scanner's group index back to the terminal that matched.
@@ -82,6 +85,8 @@ class _FastLexer(Lexer):
         group_to_name = self.group_to_name
         ignore = self.ignore
         keywords = self.keywords
+        multiline = self.multiline
+        new_token = str.__new__
         self.open = opened = []
         prev_type = ""
         pos, line, line_start, size = 0, 1, 0, len(text)
@@ -92,17 +97,18 @@ class _FastLexer(Lexer):
             value = m.group()
             name = group_to_name[m.lastindex]  # type: ignore[index]
             end = m.end()
-            newlines = value.count("\n")
             col = pos - line_start + 1
+            newlines = value.count("\n") if name in multiline else 0
             if newlines:
                 end_line = line + newlines
                 end_col = len(value) - value.rfind("\n")
             else:
                 end_line, end_col = line, col + len(value)
-            emit = name not in ignore
-            if emit:
-                if name == "NAME" and value in keywords:
-                    name = keywords[value]
+            if name not in ignore:
+                emit = True
+                if name == "NAME":
+                    if value in keywords:
+                        name = keywords[value]
                 elif name == "_NL":
                     emit = not ((opened and opened[-1].type in _DROP_NL_INSIDE)
                                 or prev_type in ("", "_NL", "LBRACE"))
@@ -115,12 +121,16 @@ class _FastLexer(Lexer):
                             and prev_type not in ("_NL", "LBRACE")):
                         # Close the block's last statement, as a newline would have.
                         yield _token("_NL", "", pos, line, col, line, col, pos)
-            if emit:
-                tok = _token(name, value, pos, line, col, end_line, end_col, end)
-                if name in ("LBRACE", "OBJ_LBRACE", "LSQB", "LPAR"):
-                    opened.append(tok)
-                prev_type = name
-                yield tok
+                if emit:
+                    # As _token() does, inlined: this loop runs once per token.
+                    tok = new_token(Token, value)
+                    tok.type, tok.value, tok.start_pos, tok.end_pos = name, value, pos, end
+                    tok.line, tok.column, tok.end_line, tok.end_column = (line, col, end_line,
+                                                                          end_col)
+                    if name in _OPENERS:
+                        opened.append(tok)
+                    prev_type = name
+                    yield tok
             if newlines:
                 line = end_line
                 line_start = pos + value.rfind("\n") + 1
