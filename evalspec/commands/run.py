@@ -422,7 +422,13 @@ def _execute(runner: Runner, run_id: str | None, options_record: dict[str, Any],
                    "to finish it", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     print_summary(report, runner.store.path)
-    if json_out or reports:
+    from ..gating import gated_exit_code, judge_gate
+
+    gate = judge_gate(runner.plan, runner.store.path.parent)
+    for warning in gate.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    exported = None
+    if json_out or reports or gate.excluded:
         exported = runner.store.export_run(report.run_id)
     if json_out:
         data = json.dumps(exported, indent=2, ensure_ascii=False)
@@ -435,6 +441,9 @@ def _execute(runner: Runner, run_id: str | None, options_record: dict[str, Any],
         for spec, base in reports:
             for path in write_reports([exported], [spec], base_dir=base):
                 click.echo(f"report: {path}", err=True)
+    if gate.excluded:
+        assert exported is not None
+        raise click.exceptions.Exit(gated_exit_code(exported, runner.plan, gate, fail_under))
     raise click.exceptions.Exit(report.exit_code(fail_under))
 
 
