@@ -213,8 +213,10 @@ class _ToNodes(Transformer):
     last child, since the parser keeps no positions of its own."""
 
     def _sp(self, children) -> Span:
-        kids = [c for c in children if not (isinstance(c, tuple) and not c)]
-        (line, col), (end_line, end_col) = _start(kids[0]), _end(kids[-1])
+        first, last = children[0], children[-1]
+        if last == ():  # an empty block body has no position of its own
+            last = children[-2]
+        (line, col), (end_line, end_col) = _start(first), _end(last)
         return Span(_FILE.get(), line, col, end_line, end_col)
 
     def _tok(self, tok: Token) -> Span:
