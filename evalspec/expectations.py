@@ -399,6 +399,7 @@ def _json(check: n.Check, ctx: ExpectContext) -> dict[str, Any]:
                             'expected a path after `at`, e.g. `json at "$.name" == "Ada"`')
             raise Invalid
         _check_path(path, ctx)
+        ctx.template_strings.append((path.value, path.span))
         cmp_term = terms.take()
         value: Any = None
         abs_tol = rel_tol = None
