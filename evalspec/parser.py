@@ -68,23 +68,34 @@ class _FastLexer(Lexer):
         self.ignore = ignore
         # Only these can span lines; every other token keeps its line number.
         self.multiline = {"_NL", "LONGSTRING", "RAWLONGSTRING", *ignore}
-        self.regex = re.compile("|".join(f"({t.pattern.to_regexp()})" for t in ordered))
-        self.group_count = [re.compile(t.pattern.to_regexp()).groups for t in ordered]
-        # Map the scanner's group index back to the terminal that matched.
-        self.group_to_name: dict[int, str] = {}
-        index = 1
-        for name, groups in zip(self.names, self.group_count, strict=True):
-            self.group_to_name[index] = name
-            index += 1 + groups
+        patterns = [(t.name, t.pattern.to_regexp()) for t in ordered]
+        self.regex, self.group_to_name = _alternation(patterns)
+        # Python's `re` tries every alternative in turn; most tokens can start with only a
+        # few of them, so each ASCII character gets a scanner of just those (same order).
+        firsts = [_first_chars(regexp) for _, regexp in patterns]
+        by_set: dict[tuple[int, ...], tuple[Any, dict[int, str]]] = {}
+        full = (self.regex.match, self.group_to_name)
+        self.dispatch: list[tuple[Any, dict[int, str]]] = []
+        for code in range(128):
+            chosen = tuple(i for i, first in enumerate(firsts)
+                           if first is None or code in first)
+            if chosen not in by_set:
+                if not chosen:
+                    by_set[chosen] = full
+                else:
+                    regex, names = _alternation([patterns[i] for i in chosen])
+                    by_set[chosen] = (regex.match, names)
+            self.dispatch.append(by_set[chosen])
+        self.full = full
 
-    def lex(self, text: str) -> Iterator[Token]:
+    def lex(self, text: str, with_end: bool = False) -> Iterator[Token]:
         """Scan, and make newlines mean "end of statement" only where a statement can end:
         newlines inside ( ) [ ] and object literals are dropped, runs of them collapse, and
         the last statement of a block is closed before its `}`. Object braces (after `=`,
         `:`, `,`, `[`, `(`, or followed by a string or number key) become OBJ_LBRACE."""
-        match = self.regex.match
+        dispatch = self.dispatch
+        full = self.full
         object_ahead = _OBJECT_AHEAD.match
-        group_to_name = self.group_to_name
         ignore = self.ignore
         keywords = self.keywords
         multiline = self.multiline
@@ -93,6 +104,8 @@ class _FastLexer(Lexer):
         prev_type = ""
         pos, line, line_start, size = 0, 1, 0, len(text)
         while pos < size:
+            code = ord(text[pos])
+            match, group_to_name = dispatch[code] if code < 128 else full
             m = match(text, pos)
             if m is None or m.end() == pos:
                 raise UnexpectedCharacters(text, pos, line, pos - line_start + 1, allowed=None)
@@ -137,9 +150,79 @@ class _FastLexer(Lexer):
                 line = end_line
                 line_start = pos + value.rfind("\n") + 1
             pos = end
+        col = pos - line_start + 1
         if prev_type and prev_type != "_NL":
-            yield Token("_NL", "", pos, line, pos - line_start + 1, line,
-                        pos - line_start + 1, pos)
+            yield _token("_NL", "", pos, line, col, line, col, pos)
+        if with_end:  # for our own LALR loop; lark's parser adds its own
+            yield _token("$END", "", pos, line, col, line, col, pos)
+
+
+def _alternation(patterns: list[tuple[str, str]]) -> tuple[re.Pattern[str], dict[int, str]]:
+    """One regex trying `patterns` in order, and which group index means which terminal."""
+    regex = re.compile("|".join(f"({regexp})" for _, regexp in patterns))
+    names: dict[int, str] = {}
+    index = 1
+    for name, regexp in patterns:
+        names[index] = name
+        index += 1 + re.compile(regexp).groups
+    return regex, names
+
+
+def _first_chars(regexp: str) -> set[int] | None:
+    """The ASCII codes a match of `regexp` can start with; None when that is not known."""
+    import re._constants as c
+    import re._parser as sre
+
+    def item(op, av) -> tuple[set[int] | None, bool]:
+        if op is c.LITERAL:
+            return {av}, False
+        if op is c.IN:
+            out: set[int] = set()
+            for kind, value in av:
+                if kind is c.LITERAL:
+                    out.add(value)
+                elif kind is c.RANGE:
+                    out.update(range(value[0], min(value[1], 127) + 1))
+                elif kind is c.CATEGORY and value is c.CATEGORY_DIGIT:
+                    out.update(range(48, 58))
+                elif kind is c.CATEGORY and value is c.CATEGORY_SPACE:
+                    out.update(b" \t\n\r\f\v")
+                elif kind is c.CATEGORY and value is c.CATEGORY_WORD:
+                    out.update(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+                else:
+                    return None, False
+            return out, False
+        if op is c.SUBPATTERN:
+            return seq(av[-1])
+        if op is c.BRANCH:
+            out, nullable = set(), False
+            for branch in av[1]:
+                first, null = seq(branch)
+                if first is None:
+                    return None, False
+                out |= first
+                nullable = nullable or null
+            return out, nullable
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            first, null = seq(av[2])
+            return first, null or av[0] == 0
+        if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+            return set(), True
+        return None, False
+
+    def seq(items) -> tuple[set[int] | None, bool]:
+        out: set[int] = set()
+        for op, av in items:
+            first, nullable = item(op, av)
+            if first is None:
+                return None, False
+            out |= first
+            if not nullable:
+                return out, False
+        return out, True
+
+    first, nullable = seq(sre.parse(regexp))
+    return None if nullable else first
 
 
 def _token(kind: str, value: str, start: int, line: int, col: int, end_line: int,
@@ -216,7 +299,7 @@ class _ToNodes(Transformer):
 
     def _sp(self, children) -> Span:
         first, last = children[0], children[-1]
-        if last == ():  # an empty block body has no position of its own
+        if isinstance(last, tuple) and not last:  # an empty block body has no position
             last = children[-2]
         (line, col), (end_line, end_col) = _start(first), _end(last)
         return Span(_FILE.get(), line, col, end_line, end_col)
@@ -452,7 +535,8 @@ class _Driver:
         self.states = table.states
         self.start_state = table.start_states["start"]
         self.end_state = table.end_states["start"]
-        self.reduce: dict[int, tuple[int, tuple[tuple[int, bool], ...], bool, Any, str]] = {}
+        self.reduce: dict[int, tuple[int, tuple[tuple[int, bool], ...] | None, bool, Any,
+                                     str]] = {}
         for actions in self.states.values():
             for action, rule in actions.values():
                 if action is Shift or id(rule) in self.reduce:
@@ -466,8 +550,11 @@ class _Driver:
                 if method is None and not name.startswith("_") \
                         and not (expand1 and len(include) == 1):
                     raise LookupError(f"no node builder for grammar rule {name!r}")
-                self.reduce[id(rule)] = (len(rule.expansion), include, expand1, method,
-                                         rule.origin.name)
+                # Plain `str` names: lark's are Tokens, whose __eq__ is Python code, and they
+                # are dictionary keys on every reduction.
+                simple = len(include) == len(rule.expansion) and not any(x for _, x in include)
+                self.reduce[id(rule)] = (len(rule.expansion), None if simple else include,
+                                         expand1, method, str(rule.origin.name))
         assert _FastLexer.current is not None  # built with the parser
         self.lexer = _FastLexer.current
 
@@ -476,32 +563,7 @@ class _Driver:
         reduce = self.reduce
         state_stack = [self.start_state]
         value_stack: list[Any] = []
-        token: Token | None = None
-
-        def reduce_by(rule: Any) -> Any:
-            size, include, expand1, method, origin = reduce[id(rule)]
-            kids = value_stack[len(value_stack) - size:] if size else []
-            if size:
-                del state_stack[-size:]
-                del value_stack[-size:]
-            if len(include) == size and not any(x for _, x in include):
-                filtered = kids
-            else:
-                filtered = []
-                for i, splice in include:
-                    if splice:
-                        filtered.extend(kids[i])
-                    else:
-                        filtered.append(kids[i])
-            if expand1 and len(filtered) == 1:
-                value = filtered[0]
-            elif method is None:
-                value = filtered  # an internal `_rule` (repetition): spliced into its parent
-            else:
-                value = method(filtered)
-            return value, origin
-
-        for token in self.lexer.lex(text):
+        for token in self.lexer.lex(text, with_end=True):
             ttype = token.type
             while True:
                 actions = states[state_stack[-1]]
@@ -513,23 +575,33 @@ class _Driver:
                     state_stack.append(arg)
                     value_stack.append(token)
                     break
-                value, origin = reduce_by(arg)
+                size, include, expand1, method, origin = reduce[id(arg)]
+                if size:
+                    kids = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    kids = []
+                if include is None:
+                    filtered = kids
+                else:
+                    filtered = []
+                    for i, splice in include:
+                        if splice:
+                            filtered.extend(kids[i])
+                        else:
+                            filtered.append(kids[i])
+                if expand1 and len(filtered) == 1:
+                    value = filtered[0]
+                elif method is None:
+                    value = filtered  # an internal `_rule` (a repetition): spliced into its parent
+                else:
+                    value = method(filtered)
+                if origin == "start" and len(state_stack) == 1:
+                    return value
                 state_stack.append(states[state_stack[-1]][origin][1])
                 value_stack.append(value)
-        end = _token("$END", "", 0, 1, 1, 1, 1, 0) if token is None else _token(
-            "$END", "", token.end_pos, token.end_line, token.end_column, token.end_line,
-            token.end_column, token.end_pos)
-        while True:
-            actions = states[state_stack[-1]]
-            try:
-                action, arg = actions["$END"]
-            except KeyError:
-                raise UnexpectedToken(end, {s for s in actions if s.isupper()}) from None
-            value, origin = reduce_by(arg)
-            if origin == "start" and len(state_stack) == 1:
-                return value
-            state_stack.append(states[state_stack[-1]][origin][1])
-            value_stack.append(value)
+        raise AssertionError("the parser ended without reaching the start rule")
 
 
 @cache
