@@ -218,7 +218,10 @@ def _hashed(case: CaseSpec, analysis: Analysis, tool_hashes: dict[str, str]) -> 
                                            for c in spec.walk() if c.kind == "calls"
                                            for call in c.params["calls"]})
     payload["tool_specs"] = {t: tool_hashes[t] for t in tool_names if t in tool_hashes}
-    return replace(case, hash=content_hash(payload))
+    # The case was built a moment ago and is not shared yet: set its hash in place rather
+    # than copying every field with dataclasses.replace.
+    object.__setattr__(case, "hash", content_hash(payload))
+    return case
 
 
 def check_templates(analysis: Analysis, diags: Diagnostics) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import textwrap
+import threading
 from collections.abc import Iterator
-from contextvars import ContextVar
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -240,7 +240,6 @@ def _token(kind: str, value: str, start: int, line: int, col: int, end_line: int
 _OBJECT_AHEAD = re.compile(r'(?:\s|#[^\n]*)*(?:"|[+-]?\d)')
 
 
-_FILE: ContextVar[str] = ContextVar("evalspec_parse_file", default="<spec>")
 
 
 @cache
@@ -297,15 +296,18 @@ class _ToNodes(Transformer):
     """Runs inside the LALR parser (no parse tree is built). Spans come from the first and
     last child, since the parser keeps no positions of its own."""
 
+    file = "<spec>"
+    """The file being parsed, for spans; set by `parse` (one parse at a time)."""
+
     def _sp(self, children) -> Span:
         first, last = children[0], children[-1]
         if isinstance(last, tuple) and not last:  # an empty block body has no position
             last = children[-2]
         (line, col), (end_line, end_col) = _start(first), _end(last)
-        return Span(_FILE.get(), line, col, end_line, end_col)
+        return Span(self.file, line, col, end_line, end_col)
 
     def _tok(self, tok: Token) -> Span:
-        return Span(_FILE.get(), tok.line, tok.column, tok.end_line, tok.end_column)
+        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
 
     # values
     def string(self, children):
@@ -530,6 +532,7 @@ class _Driver:
     """
 
     def __init__(self, lark: Lark, builder: _ToNodes):
+        self.builder = builder
         inner = lark.parser.parser.parser
         table = inner.parse_table
         self.states = table.states
@@ -612,11 +615,15 @@ def _driver() -> _Driver:
 def parse(source: SourceFile) -> tuple[n.Module | None, list[Diagnostic]]:
     """Parse one file. On a syntax error, returns no module and the located error."""
     driver = _driver()
-    token = _FILE.set(source.display)
-    try:
-        statements = driver.parse(source.text)
-    except UnexpectedInput as exc:
-        return None, [_syntax_error(exc, source, driver.lexer)]
-    finally:
-        _FILE.reset(token)
+    with _LOCK:
+        driver.builder.file = source.display
+        try:
+            statements = driver.parse(source.text)
+        except UnexpectedInput as exc:
+            return None, [_syntax_error(exc, source, driver.lexer)]
     return n.Module(source.display, statements), []
+
+
+# The parser and its node builder are shared and keep per-parse state (the file name, the
+# scanner's open brackets): one parse at a time.
+_LOCK = threading.Lock()

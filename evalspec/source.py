@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
+    """Immutable like the nodes that carry it; a named tuple because a large spec makes one
+    per token, and a tuple is built several times faster than a frozen dataclass."""
+
     file: str
     line: int
     col: int

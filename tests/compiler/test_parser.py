@@ -18,11 +18,9 @@ SPECS = sorted([*(ROOT / "specs").rglob("*.eval"), *(ROOT / "evalspec" / "stdlib
 
 def both(text: str):
     ours, errors = parser.parse(SourceFile(Path("x.eval"), "x.eval", text))
-    token = parser._FILE.set("x.eval")
-    try:
-        theirs = parser._lark().parse(text)
-    finally:
-        parser._FILE.reset(token)
+    lark = parser._lark()
+    lark.options.transformer.file = "x.eval"
+    theirs = lark.parse(text)
     return ours, errors, theirs
 
 
