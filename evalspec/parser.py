@@ -26,7 +26,6 @@ from .source import SourceFile, Span
 
 _OBJECT_OPENERS = {"EQUAL", "COLON", "COMMA", "LSQB", "LPAR", "OBJ_LBRACE"}
 _DROP_NL_INSIDE = {"LSQB", "LPAR", "OBJ_LBRACE"}
-_OPENERS = {"LBRACE", "OBJ_LBRACE", "LSQB", "LPAR"}
 
 
 def grammar_text() -> str:
@@ -36,6 +35,10 @@ def grammar_text() -> str:
         return packaged.read_text(encoding="utf-8")
     return (Path(__file__).resolve().parent.parent / "grammar" / "evalspec.lark").read_text(
         encoding="utf-8")
+
+
+# Scanner actions per terminal, chosen once when the scanner is built.
+_PLAIN, _WORD, _NEWLINE, _BLOCK_OPEN, _OPEN, _CLOSE, _MULTILINE, _SKIP = range(8)
 
 
 class _FastLexer(Lexer):
@@ -53,176 +56,120 @@ class _FastLexer(Lexer):
     def __init__(self, lexer_conf) -> None:
         _FastLexer.current = self
         self.open: list[Token] = []
-        terminals = list(lexer_conf.terminals)
         ignore = set(lexer_conf.ignore)
         self.keywords: dict[str, str] = {}
         ordered = []
-        for t in terminals:
+        for t in lexer_conf.terminals:
             if t.pattern.type == "str" and re.fullmatch(r"[A-Za-z_]\w*", t.pattern.value):
                 self.keywords[t.pattern.value] = t.name  # lexed as NAME, then retyped
                 continue
             ordered.append(t)
         ordered.sort(key=lambda t: (-t.priority, t.pattern.type == "str",
                                     -len(t.pattern.value) if t.pattern.type == "str" else 0))
-        self.names = [t.name for t in ordered]
-        self.ignore = ignore
-        # Only these can span lines; every other token keeps its line number.
-        self.multiline = {"_NL", "LONGSTRING", "RAWLONGSTRING", *ignore}
         patterns = [(t.name, t.pattern.to_regexp()) for t in ordered]
-        self.regex, self.group_to_name = _alternation(patterns)
-        # Python's `re` tries every alternative in turn; most tokens can start with only a
-        # few of them, so each ASCII character gets a scanner of just those (same order).
-        firsts = [_first_chars(regexp) for _, regexp in patterns]
-        by_set: dict[tuple[int, ...], tuple[Any, dict[int, str]]] = {}
-        full = (self.regex.match, self.group_to_name)
-        self.dispatch: list[tuple[Any, dict[int, str]]] = []
-        for code in range(128):
-            chosen = tuple(i for i, first in enumerate(firsts)
-                           if first is None or code in first)
-            if chosen not in by_set:
-                if not chosen:
-                    by_set[chosen] = full
-                else:
-                    regex, names = _alternation([patterns[i] for i in chosen])
-                    by_set[chosen] = (regex.match, names)
-            self.dispatch.append(by_set[chosen])
-        self.full = full
+        # Most tokens follow a few blanks: the ignored blank terminal is also allowed in front
+        # of every token, so one match (and one trip round the loop) takes both.
+        blanks = [regexp for name, regexp in patterns if name in ignore
+                  and re.fullmatch(regexp, " \t") and not re.match(regexp, "\n")]
+        prefix = f"(?:{blanks[0]})?" if blanks else ""
+        self.regex = re.compile(prefix + "(?:" + "|".join(f"({r})" for _, r in patterns) + ")")
+        self.names: list[str] = [""]
+        self.actions: list[int] = [_PLAIN]
+        # Only these can span lines; every other token keeps its line number.
+        multiline = {"_NL", "LONGSTRING", "RAWLONGSTRING"}
+        special = {"NAME": _WORD, "_NL": _NEWLINE, "LBRACE": _BLOCK_OPEN, "LSQB": _OPEN,
+                   "LPAR": _OPEN, "RBRACE": _CLOSE, "RSQB": _CLOSE, "RPAR": _CLOSE}
+        for name, regexp in patterns:
+            if name in ignore:
+                action = _SKIP
+            elif name in multiline:
+                action = special.get(name, _MULTILINE)
+            else:
+                action = special.get(name, _PLAIN)
+            # Groups inside a terminal's own pattern are never the last one matched.
+            count = 1 + re.compile(regexp).groups
+            self.names += [name] * count
+            self.actions += [action] * count
 
     def lex(self, text: str, with_end: bool = False) -> Iterator[Token]:
         """Scan, and make newlines mean "end of statement" only where a statement can end:
         newlines inside ( ) [ ] and object literals are dropped, runs of them collapse, and
         the last statement of a block is closed before its `}`. Object braces (after `=`,
         `:`, `,`, `[`, `(`, or followed by a string or number key) become OBJ_LBRACE."""
-        dispatch = self.dispatch
-        full = self.full
-        object_ahead = _OBJECT_AHEAD.match
-        ignore = self.ignore
+        names = self.names
+        actions = self.actions
         keywords = self.keywords
-        multiline = self.multiline
+        object_ahead = _OBJECT_AHEAD.match
         new_token = str.__new__
         self.open = opened = []
         prev_type = ""
-        pos, line, line_start, size = 0, 1, 0, len(text)
-        while pos < size:
-            code = ord(text[pos])
-            match, group_to_name = dispatch[code] if code < 128 else full
-            m = match(text, pos)
-            if m is None or m.end() == pos:
-                raise UnexpectedCharacters(text, pos, line, pos - line_start + 1, allowed=None)
-            value = m.group()
-            name = group_to_name[m.lastindex]  # type: ignore[index]
+        pos, line, line_start = 0, 1, 0
+        for m in self.regex.finditer(text):
+            index = m.lastindex
+            value = m.group(index)  # type: ignore[arg-type]
             end = m.end()
-            col = pos - line_start + 1
-            newlines = value.count("\n") if name in multiline else 0
-            if newlines:
-                end_line = line + newlines
-                end_col = len(value) - value.rfind("\n")
-            else:
-                end_line, end_col = line, col + len(value)
-            if name not in ignore:
-                emit = True
-                if name == "NAME":
-                    if value in keywords:
-                        name = keywords[value]
-                elif name == "_NL":
-                    emit = not ((opened and opened[-1].type in _DROP_NL_INSIDE)
-                                or prev_type in ("", "_NL", "LBRACE"))
-                elif name == "LBRACE":
-                    if prev_type in _OBJECT_OPENERS or object_ahead(text, end):
-                        name = "OBJ_LBRACE"
-                elif name in ("RBRACE", "RSQB", "RPAR"):
-                    opener = opened.pop() if opened else None
-                    if (name == "RBRACE" and opener is not None and opener.type == "LBRACE"
-                            and prev_type not in ("_NL", "LBRACE")):
-                        # Close the block's last statement, as a newline would have.
-                        yield _token("_NL", "", pos, line, col, line, col, pos)
+            start = end - len(value)
+            if m.start() != pos:  # finditer skipped something no terminal matches
+                break
+            pos = end
+            action = actions[index]  # type: ignore[index]
+            name = names[index]  # type: ignore[index]
+            col = start - line_start + 1
+            if action == _PLAIN:
+                pass
+            elif action == _WORD:
+                if value in keywords:
+                    name = keywords[value]
+            elif action == _NEWLINE:
+                newlines = value.count("\n")
+                emit = not ((opened and opened[-1].type in _DROP_NL_INSIDE)
+                            or prev_type in ("", "_NL", "LBRACE"))
                 if emit:
-                    # As _token() does, inlined: this loop runs once per token.
-                    tok = new_token(Token, value)
-                    tok.type, tok.value, tok.start_pos, tok.end_pos = name, value, pos, end
-                    tok.line, tok.column, tok.end_line, tok.end_column = (line, col, end_line,
-                                                                          end_col)
-                    if name in _OPENERS:
-                        opened.append(tok)
+                    tok = _token(name, value, start, line, col, line + newlines,
+                                 len(value) - value.rfind("\n") if newlines else col + len(value),
+                                 end)
                     prev_type = name
                     yield tok
-            if newlines:
-                line = end_line
-                line_start = pos + value.rfind("\n") + 1
-            pos = end
+                if newlines:
+                    line += newlines
+                    line_start = start + value.rfind("\n") + 1
+                continue
+            elif action == _BLOCK_OPEN:
+                if prev_type in _OBJECT_OPENERS or object_ahead(text, end):
+                    name = "OBJ_LBRACE"
+            elif action == _CLOSE:
+                opener = opened.pop() if opened else None
+                if (name == "RBRACE" and opener is not None and opener.type == "LBRACE"
+                        and prev_type not in ("_NL", "LBRACE")):
+                    # Close the block's last statement, as a newline would have.
+                    yield _token("_NL", "", start, line, col, line, col, start)
+            elif action == _MULTILINE or action == _SKIP:
+                newlines = value.count("\n")
+                if action == _MULTILINE:
+                    tok = _token(name, value, start, line, col, line + newlines,
+                                 len(value) - value.rfind("\n") if newlines else col + len(value),
+                                 end)
+                    prev_type = name
+                    yield tok
+                if newlines:
+                    line += newlines
+                    line_start = start + value.rfind("\n") + 1
+                continue
+            # As _token() does, inlined: this loop runs once per token.
+            tok = new_token(Token, value)
+            tok.type, tok.value, tok.start_pos, tok.end_pos = name, value, start, end
+            tok.line, tok.column, tok.end_line, tok.end_column = line, col, line, col + len(value)
+            if action == _OPEN or action == _BLOCK_OPEN:
+                opened.append(tok)
+            prev_type = name
+            yield tok
+        if pos != len(text):
+            raise UnexpectedCharacters(text, pos, line, pos - line_start + 1, allowed=None)
         col = pos - line_start + 1
         if prev_type and prev_type != "_NL":
             yield _token("_NL", "", pos, line, col, line, col, pos)
         if with_end:  # for our own LALR loop; lark's parser adds its own
             yield _token("$END", "", pos, line, col, line, col, pos)
-
-
-def _alternation(patterns: list[tuple[str, str]]) -> tuple[re.Pattern[str], dict[int, str]]:
-    """One regex trying `patterns` in order, and which group index means which terminal."""
-    regex = re.compile("|".join(f"({regexp})" for _, regexp in patterns))
-    names: dict[int, str] = {}
-    index = 1
-    for name, regexp in patterns:
-        names[index] = name
-        index += 1 + re.compile(regexp).groups
-    return regex, names
-
-
-def _first_chars(regexp: str) -> set[int] | None:
-    """The ASCII codes a match of `regexp` can start with; None when that is not known."""
-    import re._constants as c
-    import re._parser as sre
-
-    def item(op, av) -> tuple[set[int] | None, bool]:
-        if op is c.LITERAL:
-            return {av}, False
-        if op is c.IN:
-            out: set[int] = set()
-            for kind, value in av:
-                if kind is c.LITERAL:
-                    out.add(value)
-                elif kind is c.RANGE:
-                    out.update(range(value[0], min(value[1], 127) + 1))
-                elif kind is c.CATEGORY and value is c.CATEGORY_DIGIT:
-                    out.update(range(48, 58))
-                elif kind is c.CATEGORY and value is c.CATEGORY_SPACE:
-                    out.update(b" \t\n\r\f\v")
-                elif kind is c.CATEGORY and value is c.CATEGORY_WORD:
-                    out.update(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-                else:
-                    return None, False
-            return out, False
-        if op is c.SUBPATTERN:
-            return seq(av[-1])
-        if op is c.BRANCH:
-            out, nullable = set(), False
-            for branch in av[1]:
-                first, null = seq(branch)
-                if first is None:
-                    return None, False
-                out |= first
-                nullable = nullable or null
-            return out, nullable
-        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
-            first, null = seq(av[2])
-            return first, null or av[0] == 0
-        if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
-            return set(), True
-        return None, False
-
-    def seq(items) -> tuple[set[int] | None, bool]:
-        out: set[int] = set()
-        for op, av in items:
-            first, nullable = item(op, av)
-            if first is None:
-                return None, False
-            out |= first
-            if not nullable:
-                return out, False
-        return out, True
-
-    first, nullable = seq(sre.parse(regexp))
-    return None if nullable else first
 
 
 def _token(kind: str, value: str, start: int, line: int, col: int, end_line: int,
@@ -522,6 +469,12 @@ def _syntax_error(exc: UnexpectedInput, source: SourceFile, post: _FastLexer) ->
     return Diagnostic(Severity.ERROR, Span.point(file, 1, 1), str(exc).splitlines()[0])
 
 
+# How a reduction makes its value, decided once per grammar rule: _KEEP passes its one child
+# up (an inlined `?rule`), _WRAP starts a repetition's list, _APPEND adds to it in place
+# (copying it would make a body of n statements cost n^2), _BUILD calls a node builder.
+_KEEP, _WRAP, _APPEND, _BUILD = range(4)
+
+
 class _Driver:
     """Lark's LALR tables, run by a loop that calls the node builders directly.
 
@@ -533,77 +486,109 @@ class _Driver:
 
     def __init__(self, lark: Lark, builder: _ToNodes):
         self.builder = builder
-        inner = lark.parser.parser.parser
-        table = inner.parse_table
-        self.states = table.states
-        self.start_state = table.start_states["start"]
-        self.end_state = table.end_states["start"]
-        self.reduce: dict[int, tuple[int, tuple[tuple[int, bool], ...] | None, bool, Any,
-                                     str]] = {}
-        for actions in self.states.values():
-            for action, rule in actions.values():
-                if action is Shift or id(rule) in self.reduce:
+        table = lark.parser.parser.parser.parse_table
+        self.start_state: int = table.start_states["start"]
+        # One dict per state: a shift (or a goto) is the next state, a reduction is ~rule.
+        self.table: list[dict[str, int]] = [{} for _ in range(max(table.states) + 1)]
+        self.rules: list[tuple[int, int, tuple[tuple[int, bool], ...], Any, str]] = []
+        numbered: dict[int, int] = {}
+        for state, actions in table.states.items():
+            for symbol, (action, arg) in actions.items():
+                if action is Shift:
+                    self.table[state][str(symbol)] = arg
                     continue
-                include = tuple((i, not sym.is_term and sym.name.startswith("_"))
-                                for i, sym in enumerate(rule.expansion)
-                                if not (sym.is_term and sym.filter_out))
-                name = str(rule.alias or rule.origin.name)
-                method = getattr(builder, name, None)
-                expand1 = bool(rule.options.expand1 and not rule.alias)
-                if method is None and not name.startswith("_") \
-                        and not (expand1 and len(include) == 1):
-                    raise LookupError(f"no node builder for grammar rule {name!r}")
-                # Plain `str` names: lark's are Tokens, whose __eq__ is Python code, and they
-                # are dictionary keys on every reduction.
-                simple = len(include) == len(rule.expansion) and not any(x for _, x in include)
-                self.reduce[id(rule)] = (len(rule.expansion), None if simple else include,
-                                         expand1, method, str(rule.origin.name))
+                if id(arg) not in numbered:
+                    numbered[id(arg)] = len(self.rules)
+                    self.rules.append(self._reduction(arg, builder))
+                # Plain `str` keys: lark's are Tokens, whose __eq__ is Python code.
+                self.table[state][str(symbol)] = ~numbered[id(arg)]
         assert _FastLexer.current is not None  # built with the parser
         self.lexer = _FastLexer.current
 
+    @staticmethod
+    def _reduction(rule, builder: _ToNodes) -> tuple[int, int, tuple[tuple[int, bool], ...],
+                                                     Any, str]:
+        origin = str(rule.origin.name)
+        # (position in the rule, whether it is an internal `_rule` to splice in)
+        include = tuple((i, not sym.is_term and sym.name.startswith("_"))
+                        for i, sym in enumerate(rule.expansion)
+                        if not (sym.is_term and sym.filter_out))
+        size = len(rule.expansion)
+        name = str(rule.alias or origin)
+        method = getattr(builder, name, None)
+        expand1 = bool(rule.options.expand1 and not rule.alias)
+        if method is None and not name.startswith("_") and not (expand1 and len(include) == 1):
+            raise LookupError(f"no node builder for grammar rule {name!r}")
+        if expand1 and size == 1 and include == ((0, False),):
+            return _KEEP, size, include, None, origin
+        if method is None and not expand1 and origin.startswith("_"):
+            if size == 1 and include == ((0, False),):
+                return _WRAP, size, include, None, origin
+            if (size >= 2 and include[0] == (0, True) and rule.expansion[0] == rule.origin
+                    and not any(splice for _, splice in include[1:])):
+                return _APPEND, size, tuple((i - size, False) for i, _ in include[1:]), None, \
+                    origin
+        return _BUILD, size, include, (method, expand1), origin
+
     def parse(self, text: str) -> Any:
-        states = self.states
-        reduce = self.reduce
-        state_stack = [self.start_state]
-        value_stack: list[Any] = []
+        table = self.table
+        rules = self.rules
+        state = self.start_state
+        states = [state]
+        values: list[Any] = []
         for token in self.lexer.lex(text, with_end=True):
             ttype = token.type
             while True:
-                actions = states[state_stack[-1]]
                 try:
-                    action, arg = actions[ttype]
+                    action = table[state][ttype]
                 except KeyError:
-                    raise UnexpectedToken(token, {s for s in actions if s.isupper()}) from None
-                if action is Shift:
-                    state_stack.append(arg)
-                    value_stack.append(token)
+                    raise UnexpectedToken(
+                        token, {s for s in table[state] if s.isupper()}) from None
+                if action >= 0:
+                    states.append(action)
+                    values.append(token)
+                    state = action
                     break
-                size, include, expand1, method, origin = reduce[id(arg)]
-                if size:
-                    kids = value_stack[-size:]
-                    del state_stack[-size:]
-                    del value_stack[-size:]
+                kind, size, include, build, origin = rules[~action]
+                if kind == _KEEP:
+                    pass
+                elif kind == _WRAP:
+                    values[-1] = [values[-1]]
+                elif kind == _APPEND:
+                    items = values[-size]
+                    for i, _ in include:
+                        items.append(values[i])
+                    del values[1 - size:]
+                    del states[1 - size:]
                 else:
-                    kids = []
-                if include is None:
-                    filtered = kids
-                else:
+                    if size:
+                        kids = values[-size:]
+                        del values[-size:]
+                        del states[-size:]
+                    else:
+                        kids = []
                     filtered = []
                     for i, splice in include:
                         if splice:
                             filtered.extend(kids[i])
                         else:
                             filtered.append(kids[i])
-                if expand1 and len(filtered) == 1:
-                    value = filtered[0]
-                elif method is None:
-                    value = filtered  # an internal `_rule` (a repetition): spliced into its parent
-                else:
-                    value = method(filtered)
-                if origin == "start" and len(state_stack) == 1:
-                    return value
-                state_stack.append(states[state_stack[-1]][origin][1])
-                value_stack.append(value)
+                    method, expand1 = build
+                    if expand1 and len(filtered) == 1:
+                        value = filtered[0]
+                    elif method is None:
+                        value = filtered  # an internal `_rule`: spliced into its parent
+                    else:
+                        value = method(filtered)
+                    if origin == "start" and len(states) == 1:
+                        return value
+                    state = table[states[-1]][origin]
+                    states.append(state)
+                    values.append(value)
+                    continue
+                # The reductions above left one value and one state in place of `size`.
+                state = table[states[-2]][origin]
+                states[-1] = state
         raise AssertionError("the parser ended without reaching the start rule")
 
 
