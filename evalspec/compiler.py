@@ -208,16 +208,17 @@ def _lint(plan: Plan, diags: Diagnostics) -> None:
 
 
 def _hashed(case: CaseSpec, analysis: Analysis, tool_hashes: dict[str, str]) -> CaseSpec:
-    payload = case.to_json()
-    payload.pop("hash")
-    payload.pop("location")
-    rubrics = sorted({c.params["rubric"] for spec in case.checks for c in spec.walk()
-                      if "rubric" in c.params})
-    payload["rubrics"] = {r: analysis.rubrics[r].content_hash for r in rubrics}
-    tool_names = sorted(set(case.tools) | {call["name"] for spec in case.checks
-                                           for c in spec.walk() if c.kind == "calls"
-                                           for call in c.params["calls"]})
-    payload["tool_specs"] = {t: tool_hashes[t] for t in tool_names if t in tool_hashes}
+    payload = case.content()
+    rubrics: set[str] = set()
+    tool_names = set(case.tools)
+    for spec in case.checks:
+        for c in spec.walk():
+            if "rubric" in c.params:
+                rubrics.add(c.params["rubric"])
+            if c.kind == "calls":
+                tool_names.update(call["name"] for call in c.params["calls"])
+    payload["rubrics"] = {r: analysis.rubrics[r].content_hash for r in sorted(rubrics)}
+    payload["tool_specs"] = {t: tool_hashes[t] for t in sorted(tool_names) if t in tool_hashes}
     # The case was built a moment ago and is not shared yet: set its hash in place rather
     # than copying every field with dataclasses.replace.
     object.__setattr__(case, "hash", content_hash(payload))
@@ -346,7 +347,7 @@ def _render_check(spec: CheckSpec, values: dict[str, Any]) -> CheckSpec:
                                          for k, vs in c["args"].items()}}
             for c, orig in zip(params["calls"], originals, strict=True)]
     children = tuple(_render_check(c, values) for c in spec.children)
-    return replace(spec, params=params, children=children)
+    return CheckSpec(spec.kind, params, spec.label, spec.location, children)
 
 
 def _has_template(value: Any) -> bool:

@@ -199,6 +199,15 @@ class CheckSpec:
             out["children"] = [c.to_json() for c in self.children]
         return out
 
+    def content(self) -> dict[str, Any]:
+        """What decides the check's verdict: its JSON without the location, which moves
+        whenever a line is added above it."""
+        out: dict[str, Any] = {"kind": self.kind, "label": self.label,
+                               "params": dict(self.params)}
+        if self.children:
+            out["children"] = [c.content() for c in self.children]
+        return out
+
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CheckSpec:
         return cls(d["kind"], d["params"], d["label"], d.get("location", ""),
@@ -257,6 +266,14 @@ class CaseSpec:
             "response_schema": self.response_schema, "reference": self.reference,
             "location": self.location, "vars": dict(self.vars), "hash": self.hash,
         }
+
+    def content(self) -> dict[str, Any]:
+        """What decides the case's results, for its hash: the JSON without the hash and
+        without locations (moving a case leaves it the same case)."""
+        out = self.to_json()
+        del out["hash"], out["location"]
+        out["checks"] = [c.content() for c in self.checks]
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CaseSpec:

@@ -97,6 +97,14 @@ def test_case_hash_is_stable_and_changes_only_with_its_case() -> None:
     assert hashes(changed_params)["hashing/a"] != base["hashing/a"]
 
 
+def test_case_hash_ignores_where_the_case_sits() -> None:
+    # A result's hash is compared across runs (`evalspec diff`): a comment added at the top
+    # of the file moves every case and check down, but changes none of them.
+    base = hashes(BASE)
+    moved = hashes(BASE.replace("model m {", "# a comment\n\nmodel m {"))
+    assert moved == base
+
+
 def test_case_hash_follows_the_rubric_it_uses() -> None:
     text = '''
 model m {
