@@ -200,6 +200,8 @@ _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
 
 
 def _unescape(body: str) -> str:
+    if "\\" not in body:
+        return body
     def sub(m: re.Match[str]) -> str:
         seq = m.group(1)
         if seq[0] == "u" and len(seq) == 5:
@@ -219,6 +221,8 @@ def _dedent(body: str) -> str:
         lines = lines[:-1]
     return textwrap.dedent("\n".join(lines))
 
+
+_new_tuple = tuple.__new__
 
 _NUMBER_RE = re.compile(r"([+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(.*)")
 
@@ -254,12 +258,17 @@ class _ToNodes(Transformer):
         return Span(self.file, line, col, end_line, end_col)
 
     def _tok(self, tok: Token) -> Span:
-        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return _new_tuple(Span, (self.file, tok.line, tok.column, tok.end_line, tok.end_column))
+
+    # The builders below run once per node of a spec, so the common ones make their spans
+    # directly from the children they know they have, instead of through _sp().
 
     # values
     def string(self, children):
-        (tok,) = children
-        return n.Str(_unescape(tok.value[1:-1]), self._tok(tok))
+        tok = children[0]
+        return n.Str(_unescape(tok.value[1:-1]),
+                     _new_tuple(Span, (self.file, tok.line, tok.column, tok.end_line,
+                                       tok.end_column)))
 
     def raw_string(self, children):
         (tok,) = children
@@ -274,9 +283,14 @@ class _ToNodes(Transformer):
         return n.Str(_dedent(tok.value[4:-3]), self._tok(tok), raw=True)
 
     def _num(self, tok: Token) -> n.Num:
-        m = _NUMBER_RE.fullmatch(tok.value)
-        assert m is not None  # the lexer only produces matching tokens
-        return n.Num(float(m.group(1)), m.group(2), tok.value, self._tok(tok))
+        text = tok.value
+        try:
+            value, unit = float(text), ""
+        except ValueError:  # it has a unit: 30s, 512MB, 80%
+            m = _NUMBER_RE.fullmatch(text)
+            assert m is not None  # the lexer only produces matching tokens
+            value, unit = float(m.group(1)), m.group(2)
+        return n.Num(value, unit, text, self._tok(tok))
 
     def number(self, children):
         return self._num(children[0])
@@ -293,8 +307,11 @@ class _ToNodes(Transformer):
                 low = self._num(c)
         return n.Range(low, high, self._sp(children))
 
-    def ref(self, children):
-        return n.Ref(tuple(str(c) for c in children), self._sp(children))
+    def ref(self, children):  # NAME ("." NAME)*
+        first, last = children[0], children[-1]
+        return n.Ref(tuple([c.value for c in children]),
+                     _new_tuple(Span, (self.file, first.line, first.column, last.end_line,
+                                       last.end_column)))
 
     def call(self, children):
         args = tuple(c for c in children[1:] if isinstance(c, n.Arg))
@@ -305,9 +322,11 @@ class _ToNodes(Transformer):
             return n.Arg(str(children[0]), children[1], self._sp(children))
         return n.Arg(None, children[0], self._sp(children))
 
-    def list(self, children):
-        return n.ListV(tuple(c for c in children if not isinstance(c, Token)),
-                       self._sp(children))
+    def list(self, children):  # LSQB value* RSQB: the commas are filtered out
+        first, last = children[0], children[-1]
+        return n.ListV(tuple(children[1:-1]),
+                       _new_tuple(Span, (self.file, first.line, first.column, last.end_line,
+                                         last.end_column)))
 
     def object(self, children):
         return n.ObjectV(tuple(c for c in children if isinstance(c, n.Pair)), self._sp(children))
@@ -344,9 +363,12 @@ class _ToNodes(Transformer):
         alias = str(children[1]) if len(children) > 1 else None
         return n.Import(target, alias, self._sp(children))
 
-    def attr(self, children):
+    def attr(self, children):  # NAME value
         name, value = children[0], children[1]
-        return n.Attr(str(name), value, self._sp(children[:2]), self._tok(name))
+        file, line, col = self.file, name.line, name.column
+        end = value.span
+        return n.Attr(name.value, value, _new_tuple(Span, (file, line, col, end[3], end[4])),
+                      _new_tuple(Span, (file, line, col, name.end_line, name.end_column)))
 
     def field(self, children):
         name = children[0]
@@ -364,8 +386,8 @@ class _ToNodes(Transformer):
         return n.Field(str(name), optional, type_expr, default, description,
                        self._sp([name, last]))
 
-    def body(self, children):
-        return tuple(c for c in children if not isinstance(c, Token))
+    def body(self, children):  # LBRACE statement* RBRACE
+        return tuple(children[1:-1])
 
     def block(self, children):
         kind = children[0]
@@ -380,15 +402,22 @@ class _ToNodes(Transformer):
                        self._sp([kind, head_end]), self._tok(kind),
                        self._tok(name) if name else None)
 
-    def check(self, children):
+    def check(self, children):  # NAME term* body?
         kind = children[0]
-        rest = children[1:]
         body = None
-        if rest and isinstance(rest[-1], tuple):
-            body = rest[-1]
-            rest = rest[:-1]
-        span = self._sp([kind, *rest]) if rest else self._tok(kind)
-        return n.Check(str(kind), tuple(rest), body, span, self._tok(kind))
+        if isinstance(children[-1], tuple):
+            body = children[-1]
+            terms = tuple(children[1:-1])
+        else:
+            terms = tuple(children[1:])
+        kind_span = _new_tuple(Span, (self.file, kind.line, kind.column, kind.end_line,
+                                      kind.end_column))
+        if terms:
+            end = terms[-1].span
+            span = _new_tuple(Span, (self.file, kind.line, kind.column, end[3], end[4]))
+        else:
+            span = kind_span
+        return n.Check(kind.value, terms, body, span, kind_span)
 
     def negated(self, children):
         return n.Negated(children[1], self._sp(children))
