@@ -268,12 +268,17 @@ class CaseSpec:
         }
 
     def content(self) -> dict[str, Any]:
-        """What decides the case's results, for its hash: the JSON without the hash and
+        """What decides the case's results, for its hash: to_json() without the hash and
         without locations (moving a case leaves it the same case)."""
-        out = self.to_json()
-        del out["hash"], out["location"]
-        out["checks"] = [c.content() for c in self.checks]
-        return out
+        return {
+            "id": self.id, "suite": self.suite, "title": self.title, "tags": list(self.tags),
+            "messages": [m.to_json() for m in self.messages], "params": dict(self.params),
+            "samples": self.samples, "models": list(self.models),
+            "checks": [c.content() for c in self.checks], "tools": list(self.tools),
+            "tool_mode": self.tool_mode, "tool_steps": self.tool_steps,
+            "response_schema": self.response_schema, "reference": self.reference,
+            "vars": dict(self.vars),
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CaseSpec:

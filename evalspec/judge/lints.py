@@ -31,11 +31,17 @@ def judge_lints(plan: Plan) -> list[tuple[str, str]]:
             seen.add((location, message))
             out.append((location, message))
 
+    # Rubrics used by `judge` checks: their verdicts count towards the exit code. Pairwise
+    # comparisons are reported, not gated.
+    gating: dict[str, RubricSpec] = {}
     for case in plan.cases:
         for check in _judge_checks(case):
-            rubric = plan.rubrics.get(str(check.params.get("rubric")))
+            rubric_key = str(check.params.get("rubric"))
+            rubric = plan.rubrics.get(rubric_key)
             if rubric is None:
                 continue  # an unknown rubric is the compiler's error, not a lint
+            if check.kind == "judge":
+                gating.setdefault(rubric_key, rubric)
             where = check.location or case.location or rubric.origin
             judge = rubric.judge or plan.judge
             compared = (list(check.params.get("models") or case.models)
@@ -65,7 +71,7 @@ def judge_lints(plan: Plan) -> list[tuple[str, str]]:
                 warn(where, f"{samples} judge samples at temperature 0 repeat one verdict; "
                      f"set `temperature` on rubric {rubric.id} for samples to differ")
 
-    for rubric in _gating_rubrics(plan):
+    for rubric in gating.values():
         if not rubric.examples:
             warn(rubric.origin, f"rubric {rubric.id} decides pass or fail but has no golden "
                  "examples, so nobody can check that its judge agrees with people; add "
@@ -85,18 +91,6 @@ def _judge_checks(case: CaseSpec) -> Iterator[CheckSpec]:
         for check in spec.walk():
             if check.kind in ("judge", "pairwise"):
                 yield check
-
-
-def _gating_rubrics(plan: Plan) -> list[RubricSpec]:
-    """Rubrics used by `judge` checks: their verdicts count towards the exit code. Pairwise
-    comparisons are reported, not gated."""
-    used: dict[str, RubricSpec] = {}
-    for case in plan.cases:
-        for check in _judge_checks(case):
-            rid = str(check.params.get("rubric"))
-            if check.kind == "judge" and rid in plan.rubrics:
-                used.setdefault(rid, plan.rubrics[rid])
-    return list(used.values())
 
 
 def _is_math(case: CaseSpec, rubric: RubricSpec) -> bool:

@@ -105,6 +105,21 @@ def test_case_hash_ignores_where_the_case_sits() -> None:
     assert moved == base
 
 
+def test_case_content_is_its_json_without_locations() -> None:
+    # content() is what the hash covers; a field added to to_json() must reach it too.
+    for case in compile_paths([ROOT / "specs"]).plans[0].cases:
+        full = case.to_json()
+        full["checks"] = [strip_location(c) for c in full["checks"]]
+        assert case.content() == {k: v for k, v in full.items() if k not in ("hash", "location")}
+
+
+def strip_location(check: dict) -> dict:
+    out = {k: v for k, v in check.items() if k != "location"}
+    if "children" in out:
+        out["children"] = [strip_location(c) for c in out["children"]]
+    return out
+
+
 def test_case_hash_follows_the_rubric_it_uses() -> None:
     text = '''
 model m {
