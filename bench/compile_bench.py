@@ -84,6 +84,9 @@ CASES = [
 ]
 
 
+TIMED_RUNS = 5
+
+
 def generate(n: int) -> str:
     parts = [HEADER, "suite generated {\n"]
     count = i = 0
@@ -102,16 +105,16 @@ def measure(n: int, folder: Path) -> dict[str, float]:
     path = folder / f"bench_{n}.eval"
     path.write_text(generate(n), encoding="utf-8")
     # Timed without tracemalloc (which slows allocation several-fold), then traced apart.
-    # The best of three, as timeit does: on a shared machine the slower runs measure the
+    # The best of five, as timeit does: on a shared machine the slower runs measure the
     # neighbours; the median is reported beside it.
     times = []
-    for _ in range(3):
+    for _ in range(TIMED_RUNS):
         start = time.perf_counter()
         result = compile_paths([path])
         times.append(time.perf_counter() - start)
         del result
     seconds = min(times)
-    median = sorted(times)[1]
+    median = sorted(times)[len(times) // 2]
     tracemalloc.start()
     result = compile_paths([path])
     _, peak = tracemalloc.get_traced_memory()
@@ -148,7 +151,7 @@ def main() -> None:
           f"{size_ratio:.1f}x the cases (linear would be {size_ratio:.1f}x)")
     print(json.dumps({
         "cases": big["cases"], "seconds": big["seconds"], "cases_per_s": big["cases_per_s"],
-        "cases_per_s_median": big["cases_per_s_median"], "timed_runs": 3,
+        "cases_per_s_median": big["cases_per_s_median"], "timed_runs": TIMED_RUNS,
         "peak_rss_mb": round(peak_rss_mb, 1), "traced_peak_mb": big["traced_peak_mb"],
         "baseline_cases": small["cases"], "time_ratio_vs_baseline": round(time_ratio, 2),
         "memory_ratio_vs_baseline": round(mem_ratio, 2), "goal_cases_per_s": 5000,
