@@ -500,8 +500,10 @@ def _syntax_error(exc: UnexpectedInput, source: SourceFile, post: _FastLexer) ->
 
 # How a reduction makes its value, decided once per grammar rule: _KEEP passes its one child
 # up (an inlined `?rule`), _WRAP starts a repetition's list, _APPEND adds to it in place
-# (copying it would make a body of n statements cost n^2), _BUILD calls a node builder.
-_KEEP, _WRAP, _APPEND, _BUILD = range(4)
+# (copying it would make a body of n statements cost n^2), _BUILD calls a node builder with
+# all the children, _PICK with some of them (anonymous tokens dropped), _SPLICE with
+# repetitions' lists spliced in.
+_KEEP, _WRAP, _APPEND, _BUILD, _PICK, _SPLICE = range(6)
 
 
 class _Driver:
@@ -557,6 +559,10 @@ class _Driver:
                     and not any(splice for _, splice in include[1:])):
                 return _APPEND, size, tuple((i - size, False) for i, _ in include[1:]), None, \
                     origin
+        if any(splice for _, splice in include):
+            return _SPLICE, size, include, (method, expand1), origin
+        if len(include) < size:
+            return _PICK, size, include, (method, expand1), origin
         return _BUILD, size, include, (method, expand1), origin
 
     def parse(self, text: str) -> Any:
@@ -596,12 +602,17 @@ class _Driver:
                         del states[-size:]
                     else:
                         kids = []
-                    filtered = []
-                    for i, splice in include:
-                        if splice:
-                            filtered.extend(kids[i])
-                        else:
-                            filtered.append(kids[i])
+                    if kind == _BUILD:
+                        filtered = kids
+                    elif kind == _PICK:
+                        filtered = [kids[i] for i, _ in include]
+                    else:
+                        filtered = []
+                        for i, splice in include:
+                            if splice:
+                                filtered.extend(kids[i])
+                            else:
+                                filtered.append(kids[i])
                     method, expand1 = build
                     if expand1 and len(filtered) == 1:
                         value = filtered[0]
