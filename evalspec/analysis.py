@@ -35,7 +35,7 @@ _RUBRIC_ATTRS = ("description", "scale", "threshold", "judge", "samples", "aggre
                  "reference", "template", "temperature", "min_agreement")
 _SUITE_ATTRS = ("system", "tags", "models", "samples", *SAMPLING, "tools", "tool_mode",
                 "tool_steps", "reference", "vars")
-_CASE_ATTRS = ("prompt", "messages", "id", "rows", "response_schema", *_SUITE_ATTRS)
+_CASE_ATTRS = frozenset(("prompt", "messages", "id", "rows", "response_schema", *_SUITE_ATTRS))
 _TOP_ATTRS = ("judge",)
 _TYPES = {"int": "integer", "integer": "integer", "float": "number", "number": "number",
           "str": "string", "string": "string", "bool": "boolean", "boolean": "boolean",
@@ -88,6 +88,9 @@ class _Scope:
 
     def qualify(self, name: str) -> str:
         return name if self.is_entry else f"{self.loaded.namespace}.{name}"
+
+
+_SAMPLING_KEYS = frozenset(SAMPLING)
 
 
 class Analyzer:
@@ -278,6 +281,8 @@ class Analyzer:
         return env[1]
 
     def _sampling(self, a: Attrs, params: dict[str, Any]) -> None:
+        if a.values.keys().isdisjoint(_SAMPLING_KEYS):
+            return  # most cases set none of them
         if "temperature" in a:
             params["temperature"] = a.number("temperature", minimum=0, maximum=2)
         if "max_tokens" in a:

@@ -16,8 +16,12 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
+# One encoder for every hash: json.dumps builds a new one per call when given options.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _CANONICAL.encode(value)
 
 
 def content_hash(value: Any) -> str:

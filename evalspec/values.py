@@ -37,7 +37,8 @@ class Attrs:
                  diags: Diagnostics):
         self.diags = diags
         self.block_name = block_name
-        self.allowed = set(allowed)
+        # Built once per case of a large spec: a set given by the caller is not copied.
+        self.allowed = allowed if isinstance(allowed, set | frozenset) else set(allowed)
         self.values: dict[str, n.Attr] = {}
         for stmt in statements:
             if not isinstance(stmt, n.Attr):
