@@ -24,6 +24,11 @@ def canonical_json(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
+def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping json can write: the dict itself when it is one (the usual case)."""
+    return value if type(value) is dict else dict(value)
+
+
 def content_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:16]
 
@@ -204,10 +209,10 @@ class CheckSpec:
         return out
 
     def content(self) -> dict[str, Any]:
-        """What decides the check's verdict: its JSON without the location, which moves
-        whenever a line is added above it."""
+        """What decides the check's verdict, for hashing: its JSON without the location,
+        which moves whenever a line is added above it. Not copied: only ever serialised."""
         out: dict[str, Any] = {"kind": self.kind, "label": self.label,
-                               "params": dict(self.params)}
+                               "params": _as_dict(self.params)}
         if self.children:
             out["children"] = [c.content() for c in self.children]
         return out
@@ -273,15 +278,16 @@ class CaseSpec:
 
     def content(self) -> dict[str, Any]:
         """What decides the case's results, for its hash: to_json() without the hash and
-        without locations (moving a case leaves it the same case)."""
+        without locations (moving a case leaves it the same case). Only ever serialised, so
+        nothing is copied (JSON writes tuples as lists)."""
         return {
-            "id": self.id, "suite": self.suite, "title": self.title, "tags": list(self.tags),
-            "messages": [m.to_json() for m in self.messages], "params": dict(self.params),
-            "samples": self.samples, "models": list(self.models),
-            "checks": [c.content() for c in self.checks], "tools": list(self.tools),
+            "id": self.id, "suite": self.suite, "title": self.title, "tags": self.tags,
+            "messages": [m.to_json() for m in self.messages], "params": _as_dict(self.params),
+            "samples": self.samples, "models": self.models,
+            "checks": [c.content() for c in self.checks], "tools": self.tools,
             "tool_mode": self.tool_mode, "tool_steps": self.tool_steps,
             "response_schema": self.response_schema, "reference": self.reference,
-            "vars": dict(self.vars),
+            "vars": _as_dict(self.vars),
         }
 
     @classmethod
