@@ -53,8 +53,8 @@ def judge_lints(plan: Plan) -> list[tuple[str, str]]:
                 warn(where, f"the judge `{judge}` grades its own answers in case {case.id}: "
                      "judges favour themselves (MT-Bench: GPT-4 about +10%, Claude-v1 about "
                      "+25%); use a judge that is not under test")
-            if (check.kind == "judge" and _is_math(case, rubric) and not case.reference
-                    and not rubric.reference):
+            if (check.kind == "judge" and not case.reference and not rubric.reference
+                    and _is_math(case, rubric)):
                 warn(where, f"math case {case.id} is judged without a reference answer: "
                      "judges misgrade math they cannot solve (MT-Bench: 14 of 20 gradings "
                      "failed, 3 of 20 with a reference); set `reference = …` on the case, "
