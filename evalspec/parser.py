@@ -39,6 +39,7 @@ def grammar_text() -> str:
 
 # Scanner actions per terminal, chosen once when the scanner is built.
 _PLAIN, _WORD, _NEWLINE, _BLOCK_OPEN, _OPEN, _CLOSE, _MULTILINE, _SKIP = range(8)
+_SPANS_LINES = (_NEWLINE, _MULTILINE, _SKIP)  # the tokens that may hold a newline
 
 
 class _FastLexer(Lexer):
@@ -75,17 +76,12 @@ class _FastLexer(Lexer):
         self.regex = re.compile(prefix + "(?:" + "|".join(f"({r})" for _, r in patterns) + ")")
         self.names: list[str] = [""]
         self.actions: list[int] = [_PLAIN]
-        # Only these can span lines; every other token keeps its line number.
-        multiline = {"_NL", "LONGSTRING", "RAWLONGSTRING"}
         special = {"NAME": _WORD, "_NL": _NEWLINE, "LBRACE": _BLOCK_OPEN, "LSQB": _OPEN,
-                   "LPAR": _OPEN, "RBRACE": _CLOSE, "RSQB": _CLOSE, "RPAR": _CLOSE}
+                   "LPAR": _OPEN, "RBRACE": _CLOSE, "RSQB": _CLOSE, "RPAR": _CLOSE,
+                   # Strings that can span lines; every other token keeps its line number.
+                   "LONGSTRING": _MULTILINE, "RAWLONGSTRING": _MULTILINE}
         for name, regexp in patterns:
-            if name in ignore:
-                action = _SKIP
-            elif name in multiline:
-                action = special.get(name, _MULTILINE)
-            else:
-                action = special.get(name, _PLAIN)
+            action = _SKIP if name in ignore else special.get(name, _PLAIN)
             # Groups inside a terminal's own pattern are never the last one matched.
             count = 1 + re.compile(regexp).groups
             self.names += [name] * count
@@ -120,20 +116,6 @@ class _FastLexer(Lexer):
             elif action == _WORD:
                 if value in keywords:
                     name = keywords[value]
-            elif action == _NEWLINE:
-                newlines = value.count("\n")
-                emit = not ((opened and opened[-1].type in _DROP_NL_INSIDE)
-                            or prev_type in ("", "_NL", "LBRACE"))
-                if emit:
-                    tok = _token(name, value, start, line, col, line + newlines,
-                                 len(value) - value.rfind("\n") if newlines else col + len(value),
-                                 end)
-                    prev_type = name
-                    yield tok
-                if newlines:
-                    line += newlines
-                    line_start = start + value.rfind("\n") + 1
-                continue
             elif action == _BLOCK_OPEN:
                 if prev_type in _OBJECT_OPENERS or object_ahead(text, end):
                     name = "OBJ_LBRACE"
@@ -143,14 +125,18 @@ class _FastLexer(Lexer):
                         and prev_type not in ("_NL", "LBRACE")):
                     # Close the block's last statement, as a newline would have.
                     yield _token("_NL", "", start, line, col, line, col, start)
-            elif action == _MULTILINE or action == _SKIP:
+            elif action in _SPANS_LINES:
+                if action == _NEWLINE:
+                    emit = not ((opened and opened[-1].type in _DROP_NL_INSIDE)
+                                or prev_type in ("", "_NL", "LBRACE"))
+                else:
+                    emit = action == _MULTILINE
                 newlines = value.count("\n")
-                if action == _MULTILINE:
-                    tok = _token(name, value, start, line, col, line + newlines,
+                if emit:
+                    prev_type = name
+                    yield _token(name, value, start, line, col, line + newlines,
                                  len(value) - value.rfind("\n") if newlines else col + len(value),
                                  end)
-                    prev_type = name
-                    yield tok
                 if newlines:
                     line += newlines
                     line_start = start + value.rfind("\n") + 1
@@ -365,10 +351,10 @@ class _ToNodes(Transformer):
 
     def attr(self, children):  # NAME value
         name, value = children[0], children[1]
-        file, line, col = self.file, name.line, name.column
         end = value.span
-        return n.Attr(name.value, value, _new_tuple(Span, (file, line, col, end[3], end[4])),
-                      _new_tuple(Span, (file, line, col, name.end_line, name.end_column)))
+        return n.Attr(name.value, value,
+                      _new_tuple(Span, (self.file, name.line, name.column, end[3], end[4])),
+                      self._tok(name))
 
     def field(self, children):
         name = children[0]
@@ -410,8 +396,7 @@ class _ToNodes(Transformer):
             terms = tuple(children[1:-1])
         else:
             terms = tuple(children[1:])
-        kind_span = _new_tuple(Span, (self.file, kind.line, kind.column, kind.end_line,
-                                      kind.end_column))
+        kind_span = self._tok(kind)
         if terms:
             end = terms[-1].span
             span = _new_tuple(Span, (self.file, kind.line, kind.column, end[3], end[4]))
